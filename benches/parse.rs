@@ -1,0 +1,102 @@
+//! `from_body` against a bare `serde_json::from_slice::<Value>` of the same
+//! bytes, in one run: the parse target is at most 1.5x the bare parse.
+//!
+//! Run: `cargo bench --bench parse`. Compare the `from_body` and
+//! `serde_json_value` lines of each group; the ratio is what counts.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use serde_json::Value;
+use tower_gare::gare;
+
+fn corpus() -> Vec<(String, Vec<u8>)> {
+    let text = include_str!("../tests/data/gare_cases.jsonl");
+    text.lines()
+        .map(|line| {
+            let case: Value = serde_json::from_str(line).unwrap();
+            (
+                case["id"].as_str().unwrap().to_owned(),
+                case["body"].as_str().unwrap().as_bytes().to_vec(),
+            )
+        })
+        .collect()
+}
+
+fn reference_vectors(c: &mut Criterion) {
+    let bodies = corpus();
+    let total: usize = bodies.iter().map(|(_, b)| b.len()).sum();
+    let mut group = c.benchmark_group("vectors");
+    group.throughput(Throughput::Bytes(total as u64));
+    group.bench_function("serde_json_value", |b| {
+        b.iter(|| {
+            for (_, body) in &bodies {
+                black_box(serde_json::from_slice::<Value>(black_box(body)).ok());
+            }
+        })
+    });
+    group.bench_function("from_body", |b| {
+        b.iter(|| {
+            for (_, body) in &bodies {
+                black_box(gare::from_body(black_box(body)));
+            }
+        })
+    });
+    group.finish();
+
+    // GARE bodies alone: the path where a GARE is built, not just rejected.
+    let gares: Vec<_> = bodies
+        .iter()
+        .filter(|(_, body)| gare::has_gares(body))
+        .cloned()
+        .collect();
+    let mut group = c.benchmark_group("gare_bodies");
+    group.bench_function("serde_json_value", |b| {
+        b.iter(|| {
+            for (_, body) in &gares {
+                black_box(serde_json::from_slice::<Value>(black_box(body)).ok());
+            }
+        })
+    });
+    group.bench_function("from_body", |b| {
+        b.iter(|| {
+            for (_, body) in &gares {
+                black_box(gare::from_body(black_box(body)));
+            }
+        })
+    });
+    group.finish();
+}
+
+fn not_gares(c: &mut Criterion) {
+    let html = b"<!DOCTYPE html><html><head><title>403 Forbidden</title></head><body><h1>Forbidden</h1><p>You don't have permission to access this resource.</p></body></html>".to_vec();
+    let json_error = br#"{"code": "PermissionDenied", "message": "You do not have permission to list the contents of this collection", "request_id": "aBcDeF123", "resource": "/operation/endpoint/abc/ls"}"#.to_vec();
+    let mut group = c.benchmark_group("not_a_gare");
+    for (name, body) in [("html", html), ("json_error", json_error)] {
+        group.bench_function(format!("{name}/serde_json_value"), |b| {
+            b.iter(|| black_box(serde_json::from_slice::<Value>(black_box(&body)).ok()))
+        });
+        group.bench_function(format!("{name}/from_body"), |b| {
+            b.iter(|| black_box(gare::from_body(black_box(&body))))
+        });
+    }
+    group.finish();
+}
+
+fn to_response(c: &mut Criterion) {
+    let (_, body) = corpus()
+        .into_iter()
+        .find(|(id, _)| id == "canonical_all_fields")
+        .unwrap();
+    let found = gare::from_body(&body).unwrap();
+    c.bench_function("gare_to_response", |b| {
+        b.iter_batched(
+            || found.clone(),
+            |g| black_box(g.to_response()),
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+criterion_group!(benches, reference_vectors, not_gares, to_response);
+criterion_main!(benches);

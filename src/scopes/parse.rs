@@ -1,0 +1,152 @@
+//! Scope-string parsing, with the reference SDK's rules for what is malformed.
+
+use std::fmt;
+
+use super::Scope;
+
+/// How deep brackets may nest. Real scopes nest two or three levels; the
+/// limit keeps hostile input from costing stack in `Display` and `merge`.
+pub const MAX_DEPTH: usize = 64;
+
+/// A malformed scope string: what is wrong and the byte offset where it was seen.
+///
+/// ```
+/// let err = tower_gare::scopes::parse("a]").unwrap_err();
+/// assert_eq!(err.to_string(), "found ']' with no matching '[' preceding it (at byte 1)");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeParseError {
+    reason: &'static str,
+    position: usize,
+}
+
+impl ScopeParseError {
+    /// What is wrong.
+    pub fn reason(&self) -> &'static str {
+        self.reason
+    }
+
+    /// The byte offset in the input where it was found.
+    pub fn position(&self) -> usize {
+        self.position
+    }
+}
+
+impl fmt::Display for ScopeParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (at byte {})", self.reason, self.position)
+    }
+}
+
+impl std::error::Error for ScopeParseError {}
+
+fn is_special(c: char) -> bool {
+    matches!(c, '[' | ']' | '*') || c.is_whitespace()
+}
+
+/// Parses a scope string into its top-level scopes, in order.
+///
+/// Whitespace separates scopes, `*` marks the next scope optional, and
+/// `name[...]` gives `name` dependencies. Empty input gives no scopes.
+/// Unbalanced or misplaced brackets and markers are errors, as in the Python
+/// SDK's parser; nesting deeper than [`MAX_DEPTH`] is an error too.
+///
+/// ```
+/// use tower_gare::scopes::parse;
+///
+/// let scopes = parse("a[b[c] *d] e").unwrap();
+/// assert_eq!(scopes.len(), 2);
+/// assert_eq!(scopes[0].dependencies[0].dependencies[0].name, "c");
+/// assert!(parse("").unwrap().is_empty());
+/// for bad in ["a[", "a[]", "[a]", "a [b]", "*", "* a", "a]b", "a[b]c"] {
+///     assert!(parse(bad).is_err(), "{bad}");
+/// }
+/// ```
+pub fn parse(input: &str) -> Result<Vec<Scope>, ScopeParseError> {
+    let error = |reason, position| Err(ScopeParseError { reason, position });
+    // `levels[0]` collects top-level scopes; each `[` moves the scope before
+    // it onto `parents` and opens a level for its dependencies.
+    let mut levels: Vec<Vec<Scope>> = vec![Vec::new()];
+    let mut parents: Vec<Scope> = Vec::new();
+    let mut optional = false;
+    let mut name_start: Option<usize> = None;
+    let mut chars = input.char_indices().peekable();
+
+    while let Some((at, c)) = chars.next() {
+        let next = chars.peek().map(|&(_, n)| n);
+        if !is_special(c) {
+            name_start.get_or_insert(at);
+            if next.is_none_or(is_special) {
+                let start = name_start.take().unwrap_or(at);
+                let name = &input[start..at + c.len_utf8()];
+                let scope = Scope {
+                    name: name.to_owned(),
+                    optional: std::mem::take(&mut optional),
+                    dependencies: Vec::new(),
+                };
+                if let Some(level) = levels.last_mut() {
+                    level.push(scope);
+                }
+            }
+            continue;
+        }
+        match c {
+            '*' => match next {
+                Some(n) if n.is_whitespace() => {
+                    return error("'*' must not be followed by a space", at)
+                }
+                Some(n) if !is_special(n) => optional = true,
+                Some(_) => {
+                    return error("a scope string must always follow an optional marker", at)
+                }
+                None => return error("ended in optional marker", at),
+            },
+            '[' => {
+                match next {
+                    None => return error("ended in left bracket", at),
+                    Some(']') => return error("found empty brackets", at),
+                    Some('[') => return error("found double left-bracket", at),
+                    _ => {}
+                }
+                let preceded_by_name = input[..at]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|p| !is_special(p));
+                let parent = levels.last_mut().and_then(Vec::pop);
+                match parent {
+                    Some(parent) if preceded_by_name => parents.push(parent),
+                    _ => return error("found '[' without a preceding scope string", at),
+                }
+                if parents.len() > MAX_DEPTH {
+                    return error("brackets nest too deeply", at);
+                }
+                levels.push(Vec::new());
+            }
+            ']' => {
+                let Some(mut parent) = parents.pop() else {
+                    return error("found ']' with no matching '[' preceding it", at);
+                };
+                // `levels` holds one more entry than `parents`, so this is the
+                // level `parent`'s `[` opened.
+                let children = levels.pop().unwrap_or_default();
+                if next.is_some_and(|n| !(n == ']' || n.is_whitespace())) {
+                    return error("']' may only be followed by a space or ']'", at);
+                }
+                parent.dependencies.extend(children);
+                if let Some(level) = levels.last_mut() {
+                    level.push(parent);
+                }
+            }
+            _ => {
+                // Whitespace separates scopes; a bracket may not follow it.
+                if next == Some('[') {
+                    return error("'[' cannot have a preceding space", at);
+                }
+            }
+        }
+    }
+    if !parents.is_empty() {
+        return error("unclosed brackets, missing ']'", input.len());
+    }
+    Ok(levels.pop().unwrap_or_default())
+}
