@@ -4,4 +4,5 @@
 #![forbid(unsafe_code)]
 
 pub mod gare;
+pub mod redrive;
 pub mod scopes;

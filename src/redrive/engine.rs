@@ -1,0 +1,217 @@
+//! The redrive engine: credential memory and single-flight reauthentication,
+//! shared by every clone of a layer's services (and by the reqwest middleware).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use futures_util::future::{Shared, WeakShared};
+use futures_util::FutureExt;
+use http::{HeaderMap, Uri};
+
+use super::{Credentials, Origin, ReauthContext, ReauthError, Reauthenticator};
+use crate::gare::AuthorizationParameters;
+
+type FlightResult = Result<Credentials, ReauthError>;
+type BoxedFlight = Pin<Box<dyn Future<Output = FlightResult> + Send>>;
+
+/// A running reauthentication that any number of requests can wait on.
+/// Whichever waiter is polled drives it, so dropping the request that
+/// started it strands nobody; when every waiter is gone it is dropped.
+pub(crate) type Flight = Shared<BoxedFlight>;
+
+/// How a request came by its credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// It started the reauthentication.
+    Started,
+    /// It waited on one another request started, or found one finished.
+    Joined,
+}
+
+/// Where a request's credentials will come from.
+pub(crate) enum Ticket {
+    /// Another request's reauthentication already replaced the credentials
+    /// this request was sent with.
+    Ready(Credentials),
+    /// A reauthentication to wait on.
+    Wait(Flight, Role),
+}
+
+struct Remembered {
+    origin: Origin,
+    requirements: String,
+    credentials: Credentials,
+    generation: u64,
+}
+
+struct FlightEntry {
+    id: u64,
+    flight: WeakShared<BoxedFlight>,
+}
+
+pub(crate) struct Engine<R> {
+    reauthenticator: R,
+    any_remembered: AtomicBool,
+    remembered: RwLock<Vec<Remembered>>,
+    next_id: AtomicU64,
+    flights: Mutex<HashMap<String, FlightEntry>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing panics while holding these locks; if something did, the data
+    // (a map of weak handles, a list of credentials) is still consistent.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Requirements that are the same to a login whatever order or message they
+/// came with: lists sorted and deduplicated, the session message left out.
+pub(crate) fn requirements_key(origin: &Origin, params: &AuthorizationParameters) -> String {
+    let mut normalized = params.clone();
+    normalized.session_message = None;
+    for list in [
+        &mut normalized.session_required_identities,
+        &mut normalized.session_required_policies,
+        &mut normalized.session_required_single_domain,
+        &mut normalized.required_scopes,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        list.sort_unstable();
+        list.dedup();
+    }
+    format!("{origin} {}", normalized.to_value(true))
+}
+
+impl<R: Reauthenticator> Engine<R> {
+    pub(crate) fn new(reauthenticator: R) -> Self {
+        Engine {
+            reauthenticator,
+            any_remembered: AtomicBool::new(false),
+            remembered: RwLock::new(Vec::new()),
+            next_id: AtomicU64::new(1),
+            flights: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Puts the credentials remembered for `uri`'s origin on `headers` and
+    /// returns their generation (0: none). Allocates nothing, and costs one
+    /// atomic load while nothing is remembered.
+    pub(crate) fn apply_remembered(&self, uri: &Uri, headers: &mut HeaderMap) -> u64 {
+        if !self.any_remembered.load(Ordering::Acquire) {
+            return 0;
+        }
+        let remembered = self.remembered.read().unwrap_or_else(|p| p.into_inner());
+        match remembered.iter().find(|r| r.origin.matches(uri)) {
+            Some(entry) => {
+                entry.credentials.apply_to(headers);
+                entry.generation
+            }
+            None => 0,
+        }
+    }
+
+    /// Credentials for `origin` newer than `sent_generation`, obtained for the
+    /// same requirements.
+    fn newer(
+        &self,
+        origin: &Origin,
+        requirements: &str,
+        sent_generation: u64,
+    ) -> Option<Credentials> {
+        let remembered = self.remembered.read().unwrap_or_else(|p| p.into_inner());
+        remembered
+            .iter()
+            .find(|r| &r.origin == origin)
+            .filter(|r| r.generation > sent_generation && r.requirements == requirements)
+            .map(|r| r.credentials.clone())
+    }
+
+    fn remember(&self, origin: Origin, requirements: String, credentials: Credentials) {
+        let generation = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut remembered = self.remembered.write().unwrap_or_else(|p| p.into_inner());
+        let entry = Remembered {
+            origin,
+            requirements,
+            credentials,
+            generation,
+        };
+        match remembered.iter_mut().find(|r| r.origin == entry.origin) {
+            Some(slot) => *slot = entry,
+            None => remembered.push(entry),
+        }
+        self.any_remembered.store(true, Ordering::Release);
+    }
+
+    /// Forgets every remembered credential (after a logout, say).
+    pub(crate) fn forget_all(&self) {
+        let mut remembered = self.remembered.write().unwrap_or_else(|p| p.into_inner());
+        remembered.clear();
+        self.any_remembered.store(false, Ordering::Release);
+    }
+
+    /// Where the credentials for a request that got a GARE come from: newer
+    /// remembered ones, a reauthentication already running for the same
+    /// requirements, or a new one.
+    pub(crate) fn ticket(self: &Arc<Self>, cx: ReauthContext, sent_generation: u64) -> Ticket {
+        let origin = cx.origin().clone();
+        let requirements = requirements_key(&origin, &cx.gare().authorization_parameters);
+        if let Some(credentials) = self.newer(&origin, &requirements, sent_generation) {
+            return Ticket::Ready(credentials);
+        }
+        let mut flights = lock(&self.flights);
+        if let Some(flight) = flights.get(&requirements).and_then(|e| e.flight.upgrade()) {
+            return Ticket::Wait(flight, Role::Joined);
+        }
+        // A flight stores its credentials and leaves the map under this lock,
+        // so this second look cannot miss one that finished in between.
+        if let Some(credentials) = self.newer(&origin, &requirements, sent_generation) {
+            return Ticket::Ready(credentials);
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let run: BoxedFlight = Box::pin(Arc::clone(self).fly(id, origin, requirements.clone(), cx));
+        let flight = run.shared();
+        // Entries whose waiters all went away are dead weight: drop them.
+        flights.retain(|_, entry| entry.flight.upgrade().is_some());
+        if let Some(weak) = flight.downgrade() {
+            flights.insert(requirements, FlightEntry { id, flight: weak });
+        }
+        Ticket::Wait(flight, Role::Started)
+    }
+
+    async fn fly(
+        self: Arc<Self>,
+        id: u64,
+        origin: Origin,
+        requirements: String,
+        cx: ReauthContext,
+    ) -> FlightResult {
+        // The reauthenticator is the user's code: a panic in it (while it is
+        // called or polled) becomes an error for every waiter, not a panic.
+        let outcome = AssertUnwindSafe(async { self.reauthenticator.reauthenticate(cx).await })
+            .catch_unwind()
+            .await;
+        let result = match outcome {
+            Ok(Ok(credentials)) => Ok(credentials),
+            Ok(Err(error)) => Err(ReauthError::new(error.into())),
+            Err(_panic) => Err(ReauthError::panicked()),
+        };
+        let mut flights = lock(&self.flights);
+        if let Ok(credentials) = &result {
+            self.remember(origin, requirements.clone(), credentials.clone());
+        }
+        if flights
+            .get(&requirements)
+            .is_some_and(|entry| entry.id == id)
+        {
+            flights.remove(&requirements);
+        }
+        result
+    }
+}

@@ -1,0 +1,86 @@
+//! Reading a trigger-status response body, up to a cap, to look for a GARE.
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+
+use bytes::{Buf, Bytes};
+use http::header::CONTENT_LENGTH;
+use http::HeaderMap;
+use http_body::{Body, Frame};
+
+use super::{RedriveBody, RedriveOutcome};
+use crate::gare::{self, Gare};
+
+/// What reading the body found.
+pub(crate) enum Verdict {
+    Gare(Gare),
+    Not(RedriveOutcome),
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Reads `body` up to `cap` bytes and looks for a GARE. Whatever it finds,
+/// the returned body yields exactly the frames the server sent.
+pub(crate) async fn inspect<B>(
+    headers: &HeaderMap,
+    body: B,
+    cap: usize,
+) -> (RedriveBody<B>, Verdict)
+where
+    B: Body,
+    B::Data: Buf,
+{
+    let cap64 = u64::try_from(cap).unwrap_or(u64::MAX);
+    // A body that says up front it is too big is not read at all.
+    if declared_length(headers).is_some_and(|len| len > cap64) || body.size_hint().lower() > cap64 {
+        return (
+            RedriveBody::new(body),
+            Verdict::Not(RedriveOutcome::BodyOverCap),
+        );
+    }
+    let mut body = Box::pin(body);
+    let mut frames: VecDeque<Frame<Bytes>> = VecDeque::new();
+    let mut read = 0usize;
+    loop {
+        match poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
+            None => break,
+            Some(Err(error)) => {
+                let body = RedriveBody::read(frames, None, Some(error));
+                return (body, Verdict::Not(RedriveOutcome::BodyError));
+            }
+            Some(Ok(frame)) => {
+                let frame = frame.map_data(|mut data| data.copy_to_bytes(data.remaining()));
+                read += frame.data_ref().map_or(0, Bytes::len);
+                frames.push_back(frame);
+                if read > cap {
+                    let body = RedriveBody::read(frames, Some(body), None);
+                    return (body, Verdict::Not(RedriveOutcome::BodyOverCap));
+                }
+            }
+        }
+    }
+    let found = {
+        let mut chunks = frames.iter().filter_map(Frame::data_ref);
+        match (chunks.next(), chunks.next()) {
+            (None, _) => None,
+            (Some(only), None) => gare::from_body(only),
+            (Some(_), Some(_)) => {
+                let mut whole = Vec::with_capacity(read);
+                for chunk in frames.iter().filter_map(Frame::data_ref) {
+                    whole.extend_from_slice(chunk);
+                }
+                gare::from_body(&whole)
+            }
+        }
+    };
+    let verdict = found.map_or(Verdict::Not(RedriveOutcome::NoGare), Verdict::Gare);
+    (RedriveBody::read(frames, None, None), verdict)
+}

@@ -1,0 +1,85 @@
+//! The tower middleware: on a GARE, reauthenticate and send the request again, once.
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use http::{Request, Response, StatusCode};
+//! use tower::{service_fn, ServiceBuilder, ServiceExt};
+//! use tower_gare::gare::{AuthorizationParameters, Gare};
+//! use tower_gare::redrive::{Credentials, GareRedriveLayer, ReauthContext, RedriveOutcome};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! // A resource server that wants consent to `transfer:all` first.
+//! let server = service_fn(|req: Request<String>| async move {
+//!     if req.headers().get("authorization").is_some_and(|v| v == "Bearer with-consent") {
+//!         return Ok::<_, Infallible>(Response::new(String::from("[files]")));
+//!     }
+//!     let gare = Gare::new("ConsentRequired", AuthorizationParameters {
+//!         required_scopes: Some(vec!["transfer:all".into()]),
+//!         ..Default::default()
+//!     });
+//!     Ok(gare.to_response())
+//! });
+//!
+//! let client = ServiceBuilder::new()
+//!     .layer(GareRedriveLayer::new(|cx: ReauthContext| async move {
+//!         // A real program logs the user in here (see the `login` module).
+//!         assert_eq!(cx.gare().code, "ConsentRequired");
+//!         Credentials::bearer("with-consent")
+//!     }))
+//!     .service(server);
+//!
+//! let response = client.oneshot(Request::new(String::new())).await.unwrap();
+//! assert_eq!(response.status(), StatusCode::OK);
+//! assert!(matches!(response.extensions().get(), Some(RedriveOutcome::Redriven)));
+//! # });
+//! ```
+//!
+//! # What it does
+//! 1. Sends the request, with the credentials remembered for its origin if
+//!    an earlier reauthentication produced some.
+//! 2. A response whose status is not a trigger (401, 403, 502 by default)
+//!    goes straight back, unread, with no allocation.
+//! 3. A trigger status: the body is read up to a cap (64 KiB) and parsed
+//!    with [`gare::from_body`](crate::gare::from_body). Not a GARE, or over
+//!    the cap: the response goes back with its body byte for byte.
+//! 4. A GARE: the [`Reauthenticator`] is called (once for any number of
+//!    concurrent requests with the same requirements at the same origin), and
+//!    the request is sent again with the new credentials. The retried
+//!    response goes back whatever it is; there is never a second retry.
+//!
+//! Each response it read carries a [`RedriveOutcome`] in its extensions, and
+//! the [`Gare`](crate::gare::Gare) it found, if any.
+//!
+//! # Where to put it
+//! Inside (closer to the client than) any layer that sets `Authorization`:
+//! the layer replaces it with the credentials it learned. Inside a generic
+//! retry layer: a 502 GARE is not a transient failure and must not be retried
+//! as one. Outside a timeout if the timeout should cover one attempt, inside
+//! if it should cover both.
+
+mod body;
+mod config;
+mod credentials;
+mod drive;
+mod engine;
+mod future;
+mod inspect;
+mod layer;
+mod origin;
+mod outcome;
+mod reauth;
+mod replay;
+mod replay_body;
+mod service;
+
+pub use body::RedriveBody;
+pub use config::DEFAULT_RESPONSE_CAP;
+pub use credentials::{Credentials, InvalidCredentials};
+pub use future::ResponseFuture;
+pub use layer::GareRedriveLayer;
+pub use origin::Origin;
+pub use outcome::{ReauthError, RedriveOutcome};
+pub use reauth::{BoxError, ReauthContext, Reauthenticator};
+pub use replay::Replayable;
+pub use replay_body::{ReplayBody, DEFAULT_REPLAY_CAP};
+pub use service::GareRedrive;

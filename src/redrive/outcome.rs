@@ -1,0 +1,88 @@
+//! What the layer did with a response, put in the response's extensions.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// What the layer did. Every response whose status is a trigger (and every
+/// retried response) carries one in its extensions; responses with other
+/// statuses pass through untouched and carry none.
+///
+/// ```
+/// use tower_gare::redrive::RedriveOutcome;
+///
+/// fn report(response: &http::Response<()>) -> &'static str {
+///     match response.extensions().get::<RedriveOutcome>() {
+///         Some(RedriveOutcome::Redriven) => "reauthenticated and retried",
+///         Some(RedriveOutcome::ReauthFailed(_)) => "login failed; original response",
+///         Some(_) => "looked at, left alone",
+///         None => "not a trigger status",
+///     }
+/// }
+/// assert_eq!(report(&http::Response::new(())), "not a trigger status");
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum RedriveOutcome {
+    /// A trigger status whose body is not a GARE. The body is the server's,
+    /// byte for byte.
+    NoGare,
+    /// A trigger status whose body was larger than the buffer cap: passed
+    /// through whole, not inspected.
+    BodyOverCap,
+    /// The body failed while it was being read for inspection; the caller
+    /// gets what was read, then the error.
+    BodyError,
+    /// A GARE; this request reauthenticated and this is the retried response.
+    Redriven,
+    /// A GARE; another request's reauthentication for the same requirements
+    /// (running, or already finished) supplied the credentials, and this is
+    /// the retried response.
+    Coalesced,
+    /// A GARE, but the request body could not be sent again (not replayable,
+    /// or over the replay cap): the original response, GARE attached.
+    NotReplayable,
+    /// A GARE, but reauthentication failed (an error, or a panic in the
+    /// reauthenticator): the original response, GARE attached.
+    ReauthFailed(ReauthError),
+}
+
+/// Why a reauthentication failed, shared by every request that waited on it.
+#[derive(Clone)]
+pub struct ReauthError {
+    source: Arc<dyn std::error::Error + Send + Sync>,
+}
+
+impl ReauthError {
+    pub(crate) fn new(source: Box<dyn std::error::Error + Send + Sync>) -> Self {
+        ReauthError {
+            source: Arc::from(source),
+        }
+    }
+
+    pub(crate) fn panicked() -> Self {
+        ReauthError::new("the reauthenticator panicked".into())
+    }
+
+    /// The reauthenticator's own error.
+    pub fn inner(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.source
+    }
+}
+
+impl fmt::Debug for ReauthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ReauthError").field(&self.source).finish()
+    }
+}
+
+impl fmt::Display for ReauthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "reauthentication failed: {}", self.source)
+    }
+}
+
+impl std::error::Error for ReauthError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.source)
+    }
+}

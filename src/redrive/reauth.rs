@@ -1,0 +1,123 @@
+//! The reauthenticator: what the layer calls to get new credentials.
+
+use std::future::Future;
+
+use http::{Method, StatusCode, Uri};
+
+use super::{Credentials, Origin};
+use crate::gare::Gare;
+
+/// The boxed error type reauthenticators' errors turn into.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Gets new credentials that satisfy a GARE: runs a login, asks a token
+/// service, or (in tests) returns a scripted token.
+///
+/// Closures `Fn(ReauthContext) -> impl Future<Output = Result<Credentials, E>>`
+/// are reauthenticators:
+///
+/// ```
+/// use tower_gare::redrive::{Credentials, GareRedriveLayer, ReauthContext};
+///
+/// let layer = GareRedriveLayer::new(|cx: ReauthContext| async move {
+///     let scopes = cx.gare().authorization_parameters.required_scopes.clone().unwrap_or_default();
+///     // ... log in with `scopes` ...
+///     Credentials::bearer(format!("token-for-{}", scopes.len()))
+/// });
+/// # let _ = layer;
+/// ```
+///
+/// The layer calls it at most once for any number of concurrent requests
+/// that hit the same requirements at the same origin. A reauthenticator that
+/// fails or panics leaves the caller with the original response.
+pub trait Reauthenticator: Send + Sync + 'static {
+    /// The reauthenticator's error.
+    type Error: Into<BoxError>;
+
+    /// New credentials for the request described by `cx`.
+    fn reauthenticate(
+        &self,
+        cx: ReauthContext,
+    ) -> impl Future<Output = Result<Credentials, Self::Error>> + Send;
+}
+
+impl<F, Fut, E> Reauthenticator for F
+where
+    F: Fn(ReauthContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Credentials, E>> + Send,
+    E: Into<BoxError>,
+{
+    type Error = E;
+
+    fn reauthenticate(
+        &self,
+        cx: ReauthContext,
+    ) -> impl Future<Output = Result<Credentials, Self::Error>> + Send {
+        self(cx)
+    }
+}
+
+/// What a reauthenticator knows of the request that needs it: the GARE, the
+/// request's method, URI and origin, and the status it got. No request
+/// headers: they hold the old credentials.
+#[derive(Debug, Clone)]
+pub struct ReauthContext {
+    pub(crate) gare: Gare,
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    pub(crate) origin: Origin,
+    pub(crate) status: StatusCode,
+}
+
+impl ReauthContext {
+    /// A context, for testing reauthenticators on their own.
+    ///
+    /// ```
+    /// use http::{Method, StatusCode, Uri};
+    /// use tower_gare::gare::{AuthorizationParameters, Gare};
+    /// use tower_gare::redrive::ReauthContext;
+    ///
+    /// let cx = ReauthContext::new(
+    ///     Gare::new("ConsentRequired", AuthorizationParameters::default()),
+    ///     Method::GET,
+    ///     Uri::from_static("https://transfer.api.globus.org/v0.10/endpoint_search"),
+    ///     StatusCode::FORBIDDEN,
+    /// );
+    /// assert_eq!(cx.origin().host(), "transfer.api.globus.org");
+    /// ```
+    pub fn new(gare: Gare, method: Method, uri: Uri, status: StatusCode) -> Self {
+        let origin = Origin::from_uri(&uri);
+        ReauthContext {
+            gare,
+            method,
+            uri,
+            origin,
+            status,
+        }
+    }
+
+    /// The requirements to satisfy.
+    pub fn gare(&self) -> &Gare {
+        &self.gare
+    }
+
+    /// The method of the request that got the GARE.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The URI of the request that got the GARE.
+    pub fn uri(&self) -> &Uri {
+        &self.uri
+    }
+
+    /// The origin the new credentials will be used for.
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    /// The status the GARE came with (401, 403, 502, ...).
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}

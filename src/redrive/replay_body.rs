@@ -1,0 +1,295 @@
+//! A streaming request body that records what it sends, so it can be sent again.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use bytes::{Buf, Bytes};
+use http::HeaderMap;
+use http_body::{Body, Frame, SizeHint};
+
+use super::{BoxError, Replayable};
+
+/// The replay cap [`ReplayBody::new`] uses: 64 KiB.
+pub const DEFAULT_REPLAY_CAP: usize = 64 * 1024;
+
+/// Wraps a streaming request body so the layer can send it again: the chunks
+/// are recorded as they are sent, up to a cap, and the replay yields them and
+/// then the rest of the stream.
+///
+/// The replay is right when the server answered before it read the whole
+/// body (the replay sends what was read, then reads on), and it never yields
+/// a chunk twice: each copy keeps its own place in one shared recording.
+/// Once the body outgrows the cap the recording is dropped and the request
+/// is not retried (its outcome says `NotReplayable`); a body that says up
+/// front it is over the cap is never recorded at all.
+///
+/// ```
+/// use bytes::Bytes;
+/// use http_body_util::{BodyExt, StreamBody};
+/// use http_body::Frame;
+/// use tower_gare::redrive::{ReplayBody, Replayable};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let chunks = vec![Ok::<_, std::io::Error>(Frame::data(Bytes::from("a"))), Ok(Frame::data(Bytes::from("b")))];
+/// let body = ReplayBody::new(StreamBody::new(futures_util::stream::iter(chunks)));
+/// let again = body.replay_handle().unwrap();
+/// assert_eq!(body.collect().await.unwrap().to_bytes(), "ab");
+/// assert!(again.can_replay());
+/// assert_eq!(again.collect().await.unwrap().to_bytes(), "ab");
+/// # });
+/// ```
+pub struct ReplayBody<B> {
+    shared: Arc<Mutex<Recording<B>>>,
+    /// The cap this body was made with, if any; the layer's cap may lower it.
+    own_cap: Option<usize>,
+    /// How many chunks of the stream this copy has yielded.
+    position: usize,
+    trailers_sent: bool,
+    size_hint: SizeHint,
+}
+
+struct Recording<B> {
+    body: Option<Pin<Box<B>>>,
+    /// Every chunk read from `body` so far, unless `dropped`.
+    chunks: Vec<Bytes>,
+    /// How many chunks were read from `body`, recorded or not.
+    read: usize,
+    recorded_bytes: usize,
+    cap: usize,
+    /// The recording outgrew the cap (or no copy is left to replay it).
+    dropped: bool,
+    /// The stream failed; its error went to the copy that read it.
+    failed: bool,
+    trailers: Option<HeaderMap>,
+    ended: bool,
+    /// Copies waiting on `body`; woken whenever any copy reads from it.
+    waiting: Vec<Waker>,
+}
+
+impl<B> ReplayBody<B> {
+    /// Wraps `body`. It records up to the layer's replay cap (see
+    /// `GareRedriveLayer::replay_cap`), or [`DEFAULT_REPLAY_CAP`] bytes
+    /// when used without the layer.
+    pub fn new(body: B) -> Self
+    where
+        B: Body,
+    {
+        Self::build(body, None)
+    }
+
+    /// Wraps `body`, recording at most `cap` bytes, whatever the layer's cap.
+    pub fn with_cap(body: B, cap: usize) -> Self
+    where
+        B: Body,
+    {
+        Self::build(body, Some(cap))
+    }
+
+    fn build(body: B, own_cap: Option<usize>) -> Self
+    where
+        B: Body,
+    {
+        let size_hint = body.size_hint();
+        let cap = own_cap.unwrap_or(DEFAULT_REPLAY_CAP);
+        let too_big = over(&size_hint, cap);
+        ReplayBody {
+            own_cap,
+            shared: Arc::new(Mutex::new(Recording {
+                body: Some(Box::pin(body)),
+                chunks: Vec::new(),
+                read: 0,
+                recorded_bytes: 0,
+                cap,
+                dropped: too_big,
+                failed: false,
+                trailers: None,
+                ended: false,
+                waiting: Vec::new(),
+            })),
+            position: 0,
+            trailers_sent: false,
+            size_hint,
+        }
+    }
+
+    fn recording(&self) -> MutexGuard<'_, Recording<B>> {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Whether a body of this size cannot fit in `cap`.
+fn over(size_hint: &SizeHint, cap: usize) -> bool {
+    usize::try_from(size_hint.lower()).map_or(true, |lower| lower > cap)
+}
+
+impl<B> Recording<B> {
+    fn record(&mut self, chunk: &Bytes, copies: usize) {
+        self.read += 1;
+        if self.dropped {
+            return;
+        }
+        if copies == 1 || self.recorded_bytes + chunk.len() > self.cap {
+            // Over the cap, or nobody left to replay: free the recording.
+            self.dropped = true;
+            self.chunks = Vec::new();
+            return;
+        }
+        self.recorded_bytes += chunk.len();
+        self.chunks.push(chunk.clone());
+    }
+
+    fn wake_waiting(&mut self) {
+        for waker in self.waiting.drain(..) {
+            waker.wake();
+        }
+    }
+}
+
+/// A replay copy was polled after its recording was dropped.
+#[derive(Debug)]
+struct RecordingDropped;
+
+impl fmt::Display for RecordingDropped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("request body can no longer be replayed: it outgrew the replay cap or failed")
+    }
+}
+
+impl std::error::Error for RecordingDropped {}
+
+impl<B> Body for ReplayBody<B>
+where
+    B: Body,
+    B::Data: Buf,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        let copies = Arc::strong_count(&this.shared);
+        let mut rec = this.shared.lock().unwrap_or_else(|p| p.into_inner());
+
+        if this.position < rec.read {
+            // Behind the stream: replay the recording.
+            if rec.dropped {
+                return Poll::Ready(Some(Err(RecordingDropped.into())));
+            }
+            let chunk = rec.chunks[this.position].clone();
+            this.position += 1;
+            return Poll::Ready(Some(Ok(Frame::data(chunk))));
+        }
+        if rec.ended {
+            if !this.trailers_sent {
+                this.trailers_sent = true;
+                if let Some(trailers) = rec.trailers.clone() {
+                    return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+                }
+            }
+            return Poll::Ready(None);
+        }
+        if rec.failed {
+            return Poll::Ready(Some(Err(RecordingDropped.into())));
+        }
+        let Some(body) = rec.body.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match body.as_mut().poll_frame(cx) {
+            Poll::Pending => {
+                if !rec.waiting.iter().any(|w| w.will_wake(cx.waker())) {
+                    rec.waiting.push(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+            Poll::Ready(None) => {
+                rec.ended = true;
+                rec.body = None;
+                this.trailers_sent = true;
+                rec.wake_waiting();
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Err(error))) => {
+                rec.failed = true;
+                rec.body = None;
+                rec.wake_waiting();
+                Poll::Ready(Some(Err(error.into())))
+            }
+            Poll::Ready(Some(Ok(frame))) => {
+                let frame = frame.map_data(|mut data| data.copy_to_bytes(data.remaining()));
+                if let Some(chunk) = frame.data_ref() {
+                    rec.record(chunk, copies);
+                    this.position += 1;
+                } else if let Some(trailers) = frame.trailers_ref() {
+                    // Trailers end the stream.
+                    rec.trailers = Some(trailers.clone());
+                    rec.ended = true;
+                    rec.body = None;
+                    this.trailers_sent = true;
+                }
+                rec.wake_waiting();
+                Poll::Ready(Some(Ok(frame)))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        let rec = self.recording();
+        self.position >= rec.read && rec.ended && (self.trailers_sent || rec.trailers.is_none())
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.size_hint.clone()
+    }
+}
+
+impl<B: Body> Replayable for ReplayBody<B> {
+    fn replay_handle(&self) -> Option<Self> {
+        if !self.can_replay() {
+            return None;
+        }
+        Some(ReplayBody {
+            shared: Arc::clone(&self.shared),
+            own_cap: self.own_cap,
+            position: 0,
+            trailers_sent: false,
+            size_hint: self.size_hint.clone(),
+        })
+    }
+
+    fn can_replay(&self) -> bool {
+        let rec = self.recording();
+        !rec.dropped && !rec.failed
+    }
+
+    fn set_replay_cap(&mut self, cap: usize) {
+        let cap = self.own_cap.map_or(cap, |own| own.min(cap));
+        let too_big = over(&self.size_hint, cap);
+        let mut rec = self.recording();
+        rec.cap = cap;
+        if rec.read == 0 && !rec.failed {
+            // Nothing read yet: the new cap alone decides.
+            rec.dropped = too_big;
+        } else if too_big || rec.recorded_bytes > cap {
+            rec.dropped = true;
+            rec.chunks = Vec::new();
+        }
+    }
+}
+
+impl<B> fmt::Debug for ReplayBody<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rec = self.recording();
+        f.debug_struct("ReplayBody")
+            .field("position", &self.position)
+            .field("recorded_bytes", &rec.recorded_bytes)
+            .field("cap", &rec.cap)
+            .field("replayable", &(!rec.dropped && !rec.failed))
+            .finish_non_exhaustive()
+    }
+}
