@@ -1,0 +1,639 @@
+//! The redrive layer against in-memory services: each step of the contract.
+
+mod common;
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::*;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, StreamBody};
+use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+use tower_gare::gare::Gare;
+use tower_gare::redrive::{
+    Credentials, GareRedriveLayer, ReauthContext, RedriveOutcome, ReplayBody, Replayable,
+};
+
+/// A server that wants `TOKEN`: a consent GARE without it, the request's
+/// body echoed back with it. Counts its calls.
+fn consent_server(
+    hits: Arc<AtomicUsize>,
+) -> impl Service<Request<String>, Response = Response<String>, Error = Infallible, Future = impl Send>
+       + Clone
+       + Send {
+    service_fn(move |req: Request<String>| {
+        hits.fetch_add(1, Ordering::SeqCst);
+        let ok = authorized(&req, TOKEN);
+        async move {
+            Ok::<_, Infallible>(if ok {
+                Response::new(req.into_body())
+            } else {
+                gare_response(StatusCode::FORBIDDEN, CONSENT_GARE)
+            })
+        }
+    })
+}
+
+fn outcome<B>(response: &Response<B>) -> Option<&RedriveOutcome> {
+    response.extensions().get::<RedriveOutcome>()
+}
+
+#[tokio::test]
+async fn other_statuses_pass_through_unread_and_unmarked() {
+    let inner = service_fn(|_req: Request<String>| async {
+        let mut response = Response::new(String::from("created"));
+        *response.status_mut() = StatusCode::CREATED;
+        response.headers_mut().insert("x-id", "7".parse().unwrap());
+        Ok::<_, Infallible>(response)
+    });
+    let recorder = Recorder::default();
+    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(inner);
+    let response = service.oneshot(Request::new(String::new())).await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(response.headers()["x-id"], "7");
+    assert!(outcome(&response).is_none());
+    assert_eq!(body_bytes(response.into_body()).await, "created");
+    assert_eq!(recorder.count(), 0);
+}
+
+#[tokio::test]
+async fn a_trigger_status_that_is_not_a_gare_comes_back_byte_for_byte() {
+    let body = "{\"code\": \"PermissionDenied\", \"message\": \"no\"}\n";
+    let inner = service_fn(move |_req: Request<String>| async move {
+        let mut response = gare_response(StatusCode::FORBIDDEN, body);
+        response.headers_mut().insert("x-request-id", "abc".parse().unwrap());
+        Ok::<_, Infallible>(response)
+    });
+    let recorder = Recorder::default();
+    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(inner);
+    let response = service.oneshot(Request::new(String::new())).await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(response.headers()["x-request-id"], "abc");
+    assert!(matches!(outcome(&response), Some(RedriveOutcome::NoGare)));
+    assert!(response.extensions().get::<Gare>().is_none());
+    assert_eq!(body_bytes(response.into_body()).await, body);
+    assert_eq!(recorder.count(), 0);
+}
+
+type Chunks = Vec<Result<http_body::Frame<Bytes>, std::io::Error>>;
+
+fn chunked(chunks: Chunks) -> StreamBody<futures_util::stream::Iter<std::vec::IntoIter<Result<http_body::Frame<Bytes>, std::io::Error>>>> {
+    StreamBody::new(futures_util::stream::iter(chunks))
+}
+
+#[tokio::test]
+async fn a_body_over_the_cap_passes_through_whole_in_its_chunks() {
+    // A GARE, but longer than the cap: it is not parsed, and every byte (the
+    // part read for inspection and the rest) reaches the caller.
+    let padded = format!("{}{}", &CONSENT_GARE[..CONSENT_GARE.len() - 1], format!(", \"pad\": \"{}\"}}", "x".repeat(300)));
+    let bytes = Bytes::from(padded.clone());
+    let inner = service_fn(move |_req: Request<String>| {
+        let bytes = bytes.clone();
+        async move {
+            let chunks: Chunks = bytes
+                .chunks(50)
+                .map(|c| Ok(http_body::Frame::data(Bytes::copy_from_slice(c))))
+                .collect();
+            let mut response = Response::new(chunked(chunks));
+            *response.status_mut() = StatusCode::FORBIDDEN;
+            Ok::<_, Infallible>(response)
+        }
+    });
+    let recorder = Recorder::default();
+    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO))
+        .response_cap(100)
+        .layer_service(inner);
+    let response = service.oneshot(Request::new(String::new())).await.unwrap();
+    assert!(matches!(outcome(&response), Some(RedriveOutcome::BodyOverCap)));
+    assert_eq!(body_bytes(response.into_body()).await, padded);
+    assert_eq!(recorder.count(), 0);
+}
+
+#[tokio::test]
+async fn a_declared_length_over_the_cap_is_not_read_at_all() {
+    let inner = service_fn(|_req: Request<String>| async {
+        let mut response = gare_response(StatusCode::FORBIDDEN, CONSENT_GARE);
+        response.headers_mut().insert(http::header::CONTENT_LENGTH, CONSENT_GARE.len().into());
+        Ok::<_, Infallible>(response)
+    });
+    let recorder = Recorder::default();
+    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO))
+        .response_cap(10)
+        .layer_service(inner);
+    let response = service.oneshot(Request::new(String::new())).await.unwrap();
+    assert!(matches!(outcome(&response), Some(RedriveOutcome::BodyOverCap)));
+    assert_eq!(body_bytes(response.into_body()).await, CONSENT_GARE);
+}
+
+#[tokio::test]
+async fn a_body_error_while_reading_still_reaches_the_caller_after_the_bytes_read() {
+    let inner = service_fn(|_req: Request<String>| async {
+        let chunks: Chunks = vec![
+            Ok(http_body::Frame::data(Bytes::from_static(b"{\"code\": "))),
+            Err(std::io::Error::other("connection reset")),
+        ];
+        let mut response = Response::new(chunked(chunks));
+        *response.status_mut() = StatusCode::UNAUTHORIZED;
+        Ok::<_, Infallible>(response)
+    });
+    let recorder = Recorder::default();
+    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(inner);
+    let response = service.oneshot(Request::new(String::new())).await.unwrap();
+    assert!(matches!(outcome(&response), Some(RedriveOutcome::BodyError)));
+    let mut body = response.into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(first, "{\"code\": ");
+    let err = body.frame().await.unwrap().unwrap_err();
+    assert_eq!(err.to_string(), "connection reset");
+}
+
+#[tokio::test]
+async fn a_gare_is_redriven_once_with_the_new_credentials() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let recorder = Recorder::default();
+    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO))
+        .layer_service(consent_server(hits.clone()));
+    let mut request = Request::new(String::from("{\"DATA_TYPE\": \"transfer\"}"));
+    *request.method_mut() = Method::POST;
+    *request.uri_mut() = "https://transfer.api.example.org/v0.10/transfer?x=1".parse().unwrap();
+    request.headers_mut().insert("authorization", "Bearer stale".parse().unwrap());
+    let response = service.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(matches!(outcome(&response), Some(RedriveOutcome::Redriven)));
+    assert_eq!(body_bytes(response.into_body()).await, "{\"DATA_TYPE\": \"transfer\"}");
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    assert_eq!(recorder.count(), 1);
+    let cx = recorder.contexts.lock().unwrap()[0].clone();
+    assert_eq!(cx.method(), Method::POST);
+    assert_eq!(cx.uri(), "https://transfer.api.example.org/v0.10/transfer?x=1");
+    assert_eq!(cx.origin().to_string(), "https://transfer.api.example.org:443");
+    assert_eq!(cx.status(), StatusCode::FORBIDDEN);
+    assert_eq!(cx.gare().code, "ConsentRequired");
+    assert_eq!(
+        cx.gare().authorization_parameters.required_scopes.as_deref(),
+        Some(&["urn:globus:auth:scope:transfer.api.globus.org:all".to_string()][..])
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_answers_gares_forever_gets_exactly_one_retry() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let inner = service_fn(move |_req: Request<String>| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async { Ok::<_, Infallible>(gare_response(StatusCode::FORBIDDEN, CONSENT_GARE)) }
+    });
+    let recorder = Recorder::default();
+    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(inner);
+    let response = service.oneshot(Request::new(String::new())).await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    assert_eq!(recorder.count(), 1);
+    assert!(matches!(outcome(&response), Some(RedriveOutcome::Redriven)));
+    // The retried response's own GARE is attached, and its body is intact.
+    assert_eq!(response.extensions().get::<Gare>().unwrap().code, "ConsentRequired");
+    assert_eq!(body_bytes(response.into_body()).await, CONSENT_GARE);
+}
+
+/// A body that cannot be sent twice.
+struct OneShot;
+
+impl Replayable for OneShot {
+    fn replay_handle(&self) -> Option<Self> {
+        None
+    }
+}
+
+#[tokio::test]
+async fn a_request_that_cannot_be_replayed_gets_the_original_response_with_the_gare() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let inner = service_fn(move |_req: Request<OneShot>| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async { Ok::<_, Infallible>(gare_response(StatusCode::FORBIDDEN, CONSENT_GARE)) }
+    });
+    let recorder = Recorder::default();
+    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(inner);
+    let response = service.oneshot(Request::new(OneShot)).await.unwrap();
+    assert!(matches!(outcome(&response), Some(RedriveOutcome::NotReplayable)));
+    assert_eq!(response.extensions().get::<Gare>().unwrap().code, "ConsentRequired");
+    assert_eq!(body_bytes(response.into_body()).await, CONSENT_GARE);
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    assert_eq!(recorder.count(), 0, "no login for a request that cannot be retried");
+}
+
+#[derive(Debug)]
+struct LoginRefused;
+
+impl std::fmt::Display for LoginRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the user declined")
+    }
+}
+
+impl std::error::Error for LoginRefused {}
+
+#[tokio::test]
+async fn a_failed_reauthentication_gives_back_the_original_response() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let service = GareRedriveLayer::new(|_cx: ReauthContext| async { Err::<Credentials, _>(LoginRefused) })
+        .layer_service(consent_server(hits.clone()));
+    let response = service.oneshot(Request::new(String::new())).await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    match outcome(&response) {
+        Some(RedriveOutcome::ReauthFailed(error)) => {
+            assert_eq!(error.inner().to_string(), "the user declined");
+        }
+        other => panic!("unexpected outcome {other:?}"),
+    }
+    assert!(response.extensions().get::<Gare>().is_some());
+    assert_eq!(body_bytes(response.into_body()).await, CONSENT_GARE);
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_panicking_reauthenticator_is_a_failure_for_every_waiter_not_a_panic() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let layer = GareRedriveLayer::new(move |_cx: ReauthContext| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if true {
+                panic!("reauthenticator bug");
+            }
+            Credentials::bearer("never")
+        }
+    });
+    let service = layer.layer_service(consent_server(hits.clone()));
+    let requests = (0..10).map(|_| service.clone().oneshot(Request::new(String::new())));
+    let responses = futures_util::future::join_all(requests).await;
+    for response in responses {
+        let response = response.unwrap();
+        assert!(matches!(outcome(&response), Some(RedriveOutcome::ReauthFailed(_))));
+        assert_eq!(body_bytes(response.into_body()).await, CONSENT_GARE);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // The layer is still usable: the next GARE starts a new reauthentication.
+    let response = service.clone().oneshot(Request::new(String::new())).await.unwrap();
+    assert!(matches!(outcome(&response), Some(RedriveOutcome::ReauthFailed(_))));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hanging_reauthenticator_under_a_timeout_strands_nobody() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let layer = GareRedriveLayer::new(move |_cx: ReauthContext| {
+        // The first login hangs forever; later ones succeed.
+        let first = counter.fetch_add(1, Ordering::SeqCst) == 0;
+        async move {
+            if first {
+                std::future::pending::<()>().await;
+            }
+            Credentials::bearer(TOKEN)
+        }
+    });
+    let service = ServiceBuilder::new()
+        .timeout(Duration::from_secs(5))
+        .layer(layer)
+        .service(consent_server(hits.clone()));
+    let requests = (0..5).map(|_| service.clone().oneshot(Request::new(String::new())));
+    for result in futures_util::future::join_all(requests).await {
+        assert!(result.unwrap_err().is::<tower::timeout::error::Elapsed>());
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // Every waiter is gone, so the hung login was dropped: a new request
+    // starts a fresh one instead of joining it.
+    let response = service.clone().oneshot(Request::new(String::new())).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_thousand_concurrent_gares_share_one_reauthentication() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let recorder = Recorder::default();
+    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::from_millis(100)))
+        .layer_service(consent_server(hits.clone()));
+    let tasks: Vec<_> = (0..1000)
+        .map(|i| {
+            let service = service.clone();
+            tokio::spawn(async move {
+                let response = service.oneshot(Request::new(format!("request {i}"))).await.unwrap();
+                let status = response.status();
+                let outcome = outcome(&response).cloned();
+                let body = body_bytes(response.into_body()).await;
+                (status, outcome, body, i)
+            })
+        })
+        .collect();
+    let mut redriven = 0;
+    for task in tasks {
+        let (status, outcome, body, i) = task.await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, format!("request {i}"));
+        match outcome {
+            Some(RedriveOutcome::Redriven) => redriven += 1,
+            Some(RedriveOutcome::Coalesced) => {}
+            other => panic!("unexpected outcome {other:?}"),
+        }
+    }
+    assert_eq!(recorder.count(), 1);
+    assert_eq!(redriven, 1, "one request started the login; the rest joined it");
+    assert_eq!(hits.load(Ordering::SeqCst), 2000);
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_request_that_started_the_login_strands_nobody() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let recorder = Recorder::default();
+    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::from_millis(100)))
+        .layer_service(consent_server(hits.clone()));
+    let first = tokio::spawn(service.clone().oneshot(Request::new(String::from("first"))));
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(recorder.count(), 1, "the first request started the login");
+    let second = tokio::spawn(service.clone().oneshot(Request::new(String::from("second"))));
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    first.abort();
+    let response = second.await.unwrap().unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(matches!(outcome(&response), Some(RedriveOutcome::Coalesced)));
+    assert_eq!(body_bytes(response.into_body()).await, "second");
+    assert_eq!(recorder.count(), 1);
+}
+
+#[tokio::test]
+async fn credentials_are_remembered_for_the_origin_and_never_sent_elsewhere() {
+    let seen: Arc<std::sync::Mutex<Vec<(String, Option<String>)>>> = Arc::default();
+    let log = seen.clone();
+    let inner = service_fn(move |req: Request<String>| {
+        let auth = req
+            .headers()
+            .get("authorization")
+            .map(|v| v.to_str().unwrap().to_owned());
+        log.lock().unwrap().push((req.uri().to_string(), auth));
+        let ok = authorized(&req, TOKEN) || req.uri().host() == Some("other.example.org");
+        async move {
+            Ok::<_, Infallible>(if ok {
+                Response::new(String::from("ok"))
+            } else {
+                gare_response(StatusCode::FORBIDDEN, CONSENT_GARE)
+            })
+        }
+    });
+    let recorder = Recorder::default();
+    let layer = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO));
+    let service = layer.layer_service(inner.clone());
+    // A second service from the same layer shares the memory.
+    let sibling = layer.layer_service(inner);
+    let get = |uri: &str| {
+        let mut request = Request::new(String::new());
+        *request.uri_mut() = uri.parse().unwrap();
+        request.headers_mut().insert("authorization", "Bearer caller-token".parse().unwrap());
+        request
+    };
+    let response = service.clone().oneshot(get("https://api.example.org/a")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let response = sibling.clone().oneshot(get("https://API.example.org:443/b")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(outcome(&response).is_none(), "sent with the remembered credentials at once");
+    let response = service.clone().oneshot(get("https://other.example.org/c")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let response = service.clone().oneshot(get("http://api.example.org/d")).await.unwrap();
+    assert!(
+        matches!(outcome(&response), Some(RedriveOutcome::Redriven)),
+        "another scheme is another origin, and got its own login"
+    );
+    let response = service.clone().oneshot(get("https://api.example.org:8443/e")).await.unwrap();
+    assert_eq!(response.status(), 200, "another port is another origin, and got its own login");
+    assert_eq!(recorder.count(), 3);
+
+    let seen = seen.lock().unwrap();
+    let fresh = bearer(TOKEN);
+    for (uri, auth) in seen.iter() {
+        if uri.contains("other.example.org") {
+            assert_eq!(auth.as_deref(), Some("Bearer caller-token"), "{uri}");
+        }
+    }
+    for path in ["/d", "/e"] {
+        let first = seen.iter().find(|(u, _)| u.ends_with(path)).unwrap();
+        assert_eq!(first.1.as_deref(), Some("Bearer caller-token"), "{path}: not the other origin's token");
+    }
+    let to_b: Vec<_> = seen.iter().filter(|(u, _)| u.ends_with("/b")).collect();
+    assert_eq!(to_b.len(), 1);
+    assert_eq!(to_b[0].1.as_deref(), Some(fresh.as_str()));
+    layer.forget_credentials();
+    drop(seen);
+    let response = service.clone().oneshot(get("https://api.example.org/f")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(matches!(outcome(&response), Some(RedriveOutcome::Redriven)), "forgotten: a new login");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_sent_with_replaced_credentials_retries_without_a_new_login() {
+    // The server is slow, so a second request is sent with the stale token
+    // while the first request's login runs and finishes.
+    let inner = service_fn(|req: Request<String>| {
+        let ok = authorized(&req, TOKEN);
+        async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Ok::<_, Infallible>(if ok {
+                Response::new(String::from("ok"))
+            } else {
+                gare_response(StatusCode::FORBIDDEN, CONSENT_GARE)
+            })
+        }
+    });
+    let recorder = Recorder::default();
+    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::from_millis(10))).layer_service(inner);
+    let first = tokio::spawn(service.clone().oneshot(Request::new(String::new())));
+    // Sent while the first is in flight: no credentials remembered yet.
+    tokio::time::sleep(Duration::from_millis(45)).await;
+    let second = tokio::spawn(service.clone().oneshot(Request::new(String::new())));
+    let first = first.await.unwrap().unwrap();
+    assert!(matches!(outcome(&first), Some(RedriveOutcome::Redriven)));
+    // The first login finished at ~60 ms; the second request's GARE arrives at ~95 ms.
+    let second = second.await.unwrap().unwrap();
+    assert_eq!(second.status(), 200);
+    assert!(matches!(outcome(&second), Some(RedriveOutcome::Coalesced)));
+    assert_eq!(recorder.count(), 1);
+}
+
+#[tokio::test]
+async fn the_inner_error_passes_through_unchanged() {
+    #[derive(Debug, PartialEq)]
+    struct Refused(u8);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let inner = service_fn(move |_req: Request<String>| {
+        let n = counter.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if n == 0 {
+                Ok(gare_response(StatusCode::UNAUTHORIZED, CONSENT_GARE))
+            } else {
+                Err(Refused(7))
+            }
+        }
+    });
+    let recorder = Recorder::default();
+    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(inner);
+    // The retry's error is the inner service's own, unwrapped.
+    let err = service.clone().oneshot(Request::new(String::new())).await.unwrap_err();
+    assert_eq!(err, Refused(7));
+    let err = service.oneshot(Request::new(String::new())).await.unwrap_err();
+    assert_eq!(err, Refused(7));
+}
+
+#[tokio::test]
+async fn readiness_is_honoured_for_the_call_and_the_retry() {
+    let (mock, mut handle) = tower_test::mock::pair::<Request<String>, Response<String>>();
+    let recorder = Recorder::default();
+    let mut service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(mock);
+
+    handle.allow(0);
+    let mut ready = tokio_test_ready(&mut service);
+    assert!(ready.as_mut().poll_once().is_pending(), "not ready while the inner is not");
+    handle.allow(1);
+    ready.await;
+    let call = tokio::spawn(service.call(Request::new(String::from("body"))));
+    let (request, send) = handle.next_request().await.unwrap();
+    assert_eq!(request.body(), "body");
+    send.send_response(gare_response(StatusCode::FORBIDDEN, CONSENT_GARE));
+
+    // The retry waits until the inner service is ready again.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(!call.is_finished(), "the retry must wait for readiness");
+    handle.allow(1);
+    let (request, send) = handle.next_request().await.unwrap();
+    assert_eq!(request.headers()["authorization"], bearer(TOKEN).as_str());
+    assert_eq!(request.body(), "body");
+    send.send_response(Response::new(String::from("done")));
+    let response = call.await.unwrap().unwrap();
+    assert_eq!(body_bytes(response.into_body()).await, "done");
+}
+
+/// `poll_ready` as a future that can be polled once by hand.
+fn tokio_test_ready<S: Service<Request<String>>>(service: &mut S) -> PollOnce<'_, S> {
+    PollOnce { service }
+}
+
+struct PollOnce<'a, S> {
+    service: &'a mut S,
+}
+
+impl<S: Service<Request<String>>> PollOnce<'_, S> {
+    fn as_mut(&mut self) -> &mut Self {
+        self
+    }
+    fn poll_once(&mut self) -> std::task::Poll<()> {
+        let waker = futures_util::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        self.service.poll_ready(&mut cx).map(|r| {
+            r.ok().expect("ready");
+        })
+    }
+}
+
+impl<S: Service<Request<String>> + Unpin> std::future::Future for PollOnce<'_, S> {
+    type Output = ();
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        self.service.poll_ready(cx).map(|r| {
+            r.ok().expect("ready");
+        })
+    }
+}
+
+#[tokio::test]
+async fn the_service_made_ready_is_the_one_called() {
+    // tower_test's mock panics if `call` comes before `poll_ready` said ready.
+    let (mock, mut handle) = tower_test::mock::pair::<Request<String>, Response<String>>();
+    let recorder = Recorder::default();
+    let mut service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(mock);
+    handle.allow(2);
+    for i in 0..2 {
+        service.ready().await.unwrap();
+        let call = service.call(Request::new(format!("{i}")));
+        let (request, send) = handle.next_request().await.unwrap();
+        assert_eq!(request.body(), &format!("{i}"));
+        send.send_response(Response::new(String::from("ok")));
+        assert_eq!(call.await.unwrap().status(), 200);
+    }
+}
+
+#[tokio::test]
+async fn a_streaming_body_is_replayed_through_the_replay_wrapper() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let inner = service_fn(move |req: Request<ReplayBody<Full<Bytes>>>| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        let ok = authorized(&req, TOKEN);
+        async move {
+            let body = body_bytes(req.into_body()).await;
+            Ok::<_, Infallible>(if ok {
+                Response::new(String::from_utf8(body.to_vec()).unwrap())
+            } else {
+                gare_response(StatusCode::FORBIDDEN, CONSENT_GARE)
+            })
+        }
+    });
+    let recorder = Recorder::default();
+    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(inner);
+    let request = Request::new(ReplayBody::new(Full::new(Bytes::from("streamed"))));
+    let response = service.clone().oneshot(request).await.unwrap();
+    assert!(matches!(outcome(&response), Some(RedriveOutcome::Redriven)));
+    assert_eq!(body_bytes(response.into_body()).await, "streamed");
+
+    // Over the layer's replay cap: not retried.
+    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO))
+        .replay_cap(4)
+        .layer_service(service.into_inner());
+    let request = Request::new(ReplayBody::new(Full::new(Bytes::from("streamed"))));
+    let response = service.oneshot(request).await.unwrap();
+    assert!(matches!(outcome(&response), Some(RedriveOutcome::NotReplayable)));
+}
+
+#[test]
+fn secrets_never_reach_debug() {
+    let creds = Credentials::bearer("s3cr3t-t0ken").unwrap();
+    assert!(!format!("{creds:?}").contains("s3cr3t"));
+    let layer = GareRedriveLayer::new(|_cx: ReauthContext| async { Credentials::bearer("s3cr3t-t0ken") });
+    assert!(!format!("{layer:?}").contains("s3cr3t"));
+    let mut headers = http::HeaderMap::new();
+    creds.apply_to(&mut headers);
+    assert!(!format!("{headers:?}").contains("s3cr3t"), "marked sensitive");
+    let err = Credentials::bearer("s3cr3t\r\nx: y").unwrap_err();
+    assert!(!err.to_string().contains("s3cr3t"));
+    assert!(!format!("{err:?}").contains("s3cr3t"));
+}
+
+#[test]
+fn the_service_and_its_future_are_send_and_clone() {
+    fn send<T: Send>(_: &T) {}
+    fn clone<T: Clone>(_: &T) {}
+    let recorder = Recorder::default();
+    let mut service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO))
+        .layer_service(consent_server(Arc::default()));
+    send(&service);
+    clone(&service);
+    let future = service.call(Request::new(String::new()));
+    send(&future);
+}
+
+/// `layer.layer(inner)`, spelled so the tests read in order.
+trait LayerService<S> {
+    type Service;
+    fn layer_service(&self, inner: S) -> Self::Service;
+}
+
+impl<S, L: tower::Layer<S>> LayerService<S> for L {
+    type Service = L::Service;
+    fn layer_service(&self, inner: S) -> L::Service {
+        self.layer(inner)
+    }
+}
