@@ -50,7 +50,8 @@ async fn other_statuses_pass_through_unread_and_unmarked() {
         Ok::<_, Infallible>(response)
     });
     let recorder = Recorder::default();
-    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(inner);
+    let service =
+        GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(inner);
     let response = service.oneshot(Request::new(String::new())).await.unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
     assert_eq!(response.headers()["x-id"], "7");
@@ -64,11 +65,14 @@ async fn a_trigger_status_that_is_not_a_gare_comes_back_byte_for_byte() {
     let body = "{\"code\": \"PermissionDenied\", \"message\": \"no\"}\n";
     let inner = service_fn(move |_req: Request<String>| async move {
         let mut response = gare_response(StatusCode::FORBIDDEN, body);
-        response.headers_mut().insert("x-request-id", "abc".parse().unwrap());
+        response
+            .headers_mut()
+            .insert("x-request-id", "abc".parse().unwrap());
         Ok::<_, Infallible>(response)
     });
     let recorder = Recorder::default();
-    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(inner);
+    let service =
+        GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(inner);
     let response = service.oneshot(Request::new(String::new())).await.unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert_eq!(response.headers()["x-request-id"], "abc");
@@ -80,7 +84,11 @@ async fn a_trigger_status_that_is_not_a_gare_comes_back_byte_for_byte() {
 
 type Chunks = Vec<Result<http_body::Frame<Bytes>, std::io::Error>>;
 
-fn chunked(chunks: Chunks) -> StreamBody<futures_util::stream::Iter<std::vec::IntoIter<Result<http_body::Frame<Bytes>, std::io::Error>>>> {
+fn chunked(
+    chunks: Chunks,
+) -> StreamBody<
+    futures_util::stream::Iter<std::vec::IntoIter<Result<http_body::Frame<Bytes>, std::io::Error>>>,
+> {
     StreamBody::new(futures_util::stream::iter(chunks))
 }
 
@@ -88,7 +96,11 @@ fn chunked(chunks: Chunks) -> StreamBody<futures_util::stream::Iter<std::vec::In
 async fn a_body_over_the_cap_passes_through_whole_in_its_chunks() {
     // A GARE, but longer than the cap: it is not parsed, and every byte (the
     // part read for inspection and the rest) reaches the caller.
-    let padded = format!("{}{}", &CONSENT_GARE[..CONSENT_GARE.len() - 1], format!(", \"pad\": \"{}\"}}", "x".repeat(300)));
+    let padded = format!(
+        "{}{}",
+        &CONSENT_GARE[..CONSENT_GARE.len() - 1],
+        format!(", \"pad\": \"{}\"}}", "x".repeat(300))
+    );
     let bytes = Bytes::from(padded.clone());
     let inner = service_fn(move |_req: Request<String>| {
         let bytes = bytes.clone();
@@ -107,7 +119,10 @@ async fn a_body_over_the_cap_passes_through_whole_in_its_chunks() {
         .response_cap(100)
         .layer_service(inner);
     let response = service.oneshot(Request::new(String::new())).await.unwrap();
-    assert!(matches!(outcome(&response), Some(RedriveOutcome::BodyOverCap)));
+    assert!(matches!(
+        outcome(&response),
+        Some(RedriveOutcome::BodyOverCap)
+    ));
     assert_eq!(body_bytes(response.into_body()).await, padded);
     assert_eq!(recorder.count(), 0);
 }
@@ -116,7 +131,9 @@ async fn a_body_over_the_cap_passes_through_whole_in_its_chunks() {
 async fn a_declared_length_over_the_cap_is_not_read_at_all() {
     let inner = service_fn(|_req: Request<String>| async {
         let mut response = gare_response(StatusCode::FORBIDDEN, CONSENT_GARE);
-        response.headers_mut().insert(http::header::CONTENT_LENGTH, CONSENT_GARE.len().into());
+        response
+            .headers_mut()
+            .insert(http::header::CONTENT_LENGTH, CONSENT_GARE.len().into());
         Ok::<_, Infallible>(response)
     });
     let recorder = Recorder::default();
@@ -124,7 +141,10 @@ async fn a_declared_length_over_the_cap_is_not_read_at_all() {
         .response_cap(10)
         .layer_service(inner);
     let response = service.oneshot(Request::new(String::new())).await.unwrap();
-    assert!(matches!(outcome(&response), Some(RedriveOutcome::BodyOverCap)));
+    assert!(matches!(
+        outcome(&response),
+        Some(RedriveOutcome::BodyOverCap)
+    ));
     assert_eq!(body_bytes(response.into_body()).await, CONSENT_GARE);
 }
 
@@ -140,9 +160,13 @@ async fn a_body_error_while_reading_still_reaches_the_caller_after_the_bytes_rea
         Ok::<_, Infallible>(response)
     });
     let recorder = Recorder::default();
-    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(inner);
+    let service =
+        GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(inner);
     let response = service.oneshot(Request::new(String::new())).await.unwrap();
-    assert!(matches!(outcome(&response), Some(RedriveOutcome::BodyError)));
+    assert!(matches!(
+        outcome(&response),
+        Some(RedriveOutcome::BodyError)
+    ));
     let mut body = response.into_body();
     let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
     assert_eq!(first, "{\"code\": ");
@@ -158,22 +182,38 @@ async fn a_gare_is_redriven_once_with_the_new_credentials() {
         .layer_service(consent_server(hits.clone()));
     let mut request = Request::new(String::from("{\"DATA_TYPE\": \"transfer\"}"));
     *request.method_mut() = Method::POST;
-    *request.uri_mut() = "https://transfer.api.example.org/v0.10/transfer?x=1".parse().unwrap();
-    request.headers_mut().insert("authorization", "Bearer stale".parse().unwrap());
+    *request.uri_mut() = "https://transfer.api.example.org/v0.10/transfer?x=1"
+        .parse()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", "Bearer stale".parse().unwrap());
     let response = service.oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(matches!(outcome(&response), Some(RedriveOutcome::Redriven)));
-    assert_eq!(body_bytes(response.into_body()).await, "{\"DATA_TYPE\": \"transfer\"}");
+    assert_eq!(
+        body_bytes(response.into_body()).await,
+        "{\"DATA_TYPE\": \"transfer\"}"
+    );
     assert_eq!(hits.load(Ordering::SeqCst), 2);
     assert_eq!(recorder.count(), 1);
     let cx = recorder.contexts.lock().unwrap()[0].clone();
     assert_eq!(cx.method(), Method::POST);
-    assert_eq!(cx.uri(), "https://transfer.api.example.org/v0.10/transfer?x=1");
-    assert_eq!(cx.origin().to_string(), "https://transfer.api.example.org:443");
+    assert_eq!(
+        cx.uri(),
+        "https://transfer.api.example.org/v0.10/transfer?x=1"
+    );
+    assert_eq!(
+        cx.origin().to_string(),
+        "https://transfer.api.example.org:443"
+    );
     assert_eq!(cx.status(), StatusCode::FORBIDDEN);
     assert_eq!(cx.gare().code, "ConsentRequired");
     assert_eq!(
-        cx.gare().authorization_parameters.required_scopes.as_deref(),
+        cx.gare()
+            .authorization_parameters
+            .required_scopes
+            .as_deref(),
         Some(&["urn:globus:auth:scope:transfer.api.globus.org:all".to_string()][..])
     );
 }
@@ -187,14 +227,18 @@ async fn a_server_that_answers_gares_forever_gets_exactly_one_retry() {
         async { Ok::<_, Infallible>(gare_response(StatusCode::FORBIDDEN, CONSENT_GARE)) }
     });
     let recorder = Recorder::default();
-    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(inner);
+    let service =
+        GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(inner);
     let response = service.oneshot(Request::new(String::new())).await.unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert_eq!(hits.load(Ordering::SeqCst), 2);
     assert_eq!(recorder.count(), 1);
     assert!(matches!(outcome(&response), Some(RedriveOutcome::Redriven)));
     // The retried response's own GARE is attached, and its body is intact.
-    assert_eq!(response.extensions().get::<Gare>().unwrap().code, "ConsentRequired");
+    assert_eq!(
+        response.extensions().get::<Gare>().unwrap().code,
+        "ConsentRequired"
+    );
     assert_eq!(body_bytes(response.into_body()).await, CONSENT_GARE);
 }
 
@@ -216,13 +260,24 @@ async fn a_request_that_cannot_be_replayed_gets_the_original_response_with_the_g
         async { Ok::<_, Infallible>(gare_response(StatusCode::FORBIDDEN, CONSENT_GARE)) }
     });
     let recorder = Recorder::default();
-    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(inner);
+    let service =
+        GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(inner);
     let response = service.oneshot(Request::new(OneShot)).await.unwrap();
-    assert!(matches!(outcome(&response), Some(RedriveOutcome::NotReplayable)));
-    assert_eq!(response.extensions().get::<Gare>().unwrap().code, "ConsentRequired");
+    assert!(matches!(
+        outcome(&response),
+        Some(RedriveOutcome::NotReplayable)
+    ));
+    assert_eq!(
+        response.extensions().get::<Gare>().unwrap().code,
+        "ConsentRequired"
+    );
     assert_eq!(body_bytes(response.into_body()).await, CONSENT_GARE);
     assert_eq!(hits.load(Ordering::SeqCst), 1);
-    assert_eq!(recorder.count(), 0, "no login for a request that cannot be retried");
+    assert_eq!(
+        recorder.count(),
+        0,
+        "no login for a request that cannot be retried"
+    );
 }
 
 #[derive(Debug)]
@@ -239,8 +294,9 @@ impl std::error::Error for LoginRefused {}
 #[tokio::test]
 async fn a_failed_reauthentication_gives_back_the_original_response() {
     let hits = Arc::new(AtomicUsize::new(0));
-    let service = GareRedriveLayer::new(|_cx: ReauthContext| async { Err::<Credentials, _>(LoginRefused) })
-        .layer_service(consent_server(hits.clone()));
+    let service =
+        GareRedriveLayer::new(|_cx: ReauthContext| async { Err::<Credentials, _>(LoginRefused) })
+            .layer_service(consent_server(hits.clone()));
     let response = service.oneshot(Request::new(String::new())).await.unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     match outcome(&response) {
@@ -274,13 +330,23 @@ async fn a_panicking_reauthenticator_is_a_failure_for_every_waiter_not_a_panic()
     let responses = futures_util::future::join_all(requests).await;
     for response in responses {
         let response = response.unwrap();
-        assert!(matches!(outcome(&response), Some(RedriveOutcome::ReauthFailed(_))));
+        assert!(matches!(
+            outcome(&response),
+            Some(RedriveOutcome::ReauthFailed(_))
+        ));
         assert_eq!(body_bytes(response.into_body()).await, CONSENT_GARE);
     }
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     // The layer is still usable: the next GARE starts a new reauthentication.
-    let response = service.clone().oneshot(Request::new(String::new())).await.unwrap();
-    assert!(matches!(outcome(&response), Some(RedriveOutcome::ReauthFailed(_))));
+    let response = service
+        .clone()
+        .oneshot(Request::new(String::new()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        outcome(&response),
+        Some(RedriveOutcome::ReauthFailed(_))
+    ));
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
@@ -310,7 +376,11 @@ async fn a_hanging_reauthenticator_under_a_timeout_strands_nobody() {
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     // Every waiter is gone, so the hung login was dropped: a new request
     // starts a fresh one instead of joining it.
-    let response = service.clone().oneshot(Request::new(String::new())).await.unwrap();
+    let response = service
+        .clone()
+        .oneshot(Request::new(String::new()))
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
@@ -325,7 +395,10 @@ async fn a_thousand_concurrent_gares_share_one_reauthentication() {
         .map(|i| {
             let service = service.clone();
             tokio::spawn(async move {
-                let response = service.oneshot(Request::new(format!("request {i}"))).await.unwrap();
+                let response = service
+                    .oneshot(Request::new(format!("request {i}")))
+                    .await
+                    .unwrap();
                 let status = response.status();
                 let outcome = outcome(&response).cloned();
                 let body = body_bytes(response.into_body()).await;
@@ -345,7 +418,10 @@ async fn a_thousand_concurrent_gares_share_one_reauthentication() {
         }
     }
     assert_eq!(recorder.count(), 1);
-    assert_eq!(redriven, 1, "one request started the login; the rest joined it");
+    assert_eq!(
+        redriven, 1,
+        "one request started the login; the rest joined it"
+    );
     assert_eq!(hits.load(Ordering::SeqCst), 2000);
 }
 
@@ -358,12 +434,19 @@ async fn dropping_the_request_that_started_the_login_strands_nobody() {
     let first = tokio::spawn(service.clone().oneshot(Request::new(String::from("first"))));
     tokio::time::sleep(Duration::from_millis(10)).await;
     assert_eq!(recorder.count(), 1, "the first request started the login");
-    let second = tokio::spawn(service.clone().oneshot(Request::new(String::from("second"))));
+    let second = tokio::spawn(
+        service
+            .clone()
+            .oneshot(Request::new(String::from("second"))),
+    );
     tokio::time::sleep(Duration::from_millis(10)).await;
     first.abort();
     let response = second.await.unwrap().unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(matches!(outcome(&response), Some(RedriveOutcome::Coalesced)));
+    assert!(matches!(
+        outcome(&response),
+        Some(RedriveOutcome::Coalesced)
+    ));
     assert_eq!(body_bytes(response.into_body()).await, "second");
     assert_eq!(recorder.count(), 1);
 }
@@ -395,23 +478,52 @@ async fn credentials_are_remembered_for_the_origin_and_never_sent_elsewhere() {
     let get = |uri: &str| {
         let mut request = Request::new(String::new());
         *request.uri_mut() = uri.parse().unwrap();
-        request.headers_mut().insert("authorization", "Bearer caller-token".parse().unwrap());
+        request
+            .headers_mut()
+            .insert("authorization", "Bearer caller-token".parse().unwrap());
         request
     };
-    let response = service.clone().oneshot(get("https://api.example.org/a")).await.unwrap();
+    let response = service
+        .clone()
+        .oneshot(get("https://api.example.org/a"))
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
-    let response = sibling.clone().oneshot(get("https://API.example.org:443/b")).await.unwrap();
+    let response = sibling
+        .clone()
+        .oneshot(get("https://API.example.org:443/b"))
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
-    assert!(outcome(&response).is_none(), "sent with the remembered credentials at once");
-    let response = service.clone().oneshot(get("https://other.example.org/c")).await.unwrap();
+    assert!(
+        outcome(&response).is_none(),
+        "sent with the remembered credentials at once"
+    );
+    let response = service
+        .clone()
+        .oneshot(get("https://other.example.org/c"))
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
-    let response = service.clone().oneshot(get("http://api.example.org/d")).await.unwrap();
+    let response = service
+        .clone()
+        .oneshot(get("http://api.example.org/d"))
+        .await
+        .unwrap();
     assert!(
         matches!(outcome(&response), Some(RedriveOutcome::Redriven)),
         "another scheme is another origin, and got its own login"
     );
-    let response = service.clone().oneshot(get("https://api.example.org:8443/e")).await.unwrap();
-    assert_eq!(response.status(), 200, "another port is another origin, and got its own login");
+    let response = service
+        .clone()
+        .oneshot(get("https://api.example.org:8443/e"))
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        200,
+        "another port is another origin, and got its own login"
+    );
     assert_eq!(recorder.count(), 3);
 
     let seen = seen.lock().unwrap();
@@ -423,16 +535,27 @@ async fn credentials_are_remembered_for_the_origin_and_never_sent_elsewhere() {
     }
     for path in ["/d", "/e"] {
         let first = seen.iter().find(|(u, _)| u.ends_with(path)).unwrap();
-        assert_eq!(first.1.as_deref(), Some("Bearer caller-token"), "{path}: not the other origin's token");
+        assert_eq!(
+            first.1.as_deref(),
+            Some("Bearer caller-token"),
+            "{path}: not the other origin's token"
+        );
     }
     let to_b: Vec<_> = seen.iter().filter(|(u, _)| u.ends_with("/b")).collect();
     assert_eq!(to_b.len(), 1);
     assert_eq!(to_b[0].1.as_deref(), Some(fresh.as_str()));
     layer.forget_credentials();
     drop(seen);
-    let response = service.clone().oneshot(get("https://api.example.org/f")).await.unwrap();
+    let response = service
+        .clone()
+        .oneshot(get("https://api.example.org/f"))
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
-    assert!(matches!(outcome(&response), Some(RedriveOutcome::Redriven)), "forgotten: a new login");
+    assert!(
+        matches!(outcome(&response), Some(RedriveOutcome::Redriven)),
+        "forgotten: a new login"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -451,7 +574,8 @@ async fn a_request_sent_with_replaced_credentials_retries_without_a_new_login() 
         }
     });
     let recorder = Recorder::default();
-    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::from_millis(10))).layer_service(inner);
+    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::from_millis(10)))
+        .layer_service(inner);
     let first = tokio::spawn(service.clone().oneshot(Request::new(String::new())));
     // Sent while the first is in flight: no credentials remembered yet.
     tokio::time::sleep(Duration::from_millis(45)).await;
@@ -482,11 +606,19 @@ async fn the_inner_error_passes_through_unchanged() {
         }
     });
     let recorder = Recorder::default();
-    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(inner);
+    let service =
+        GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(inner);
     // The retry's error is the inner service's own, unwrapped.
-    let err = service.clone().oneshot(Request::new(String::new())).await.unwrap_err();
+    let err = service
+        .clone()
+        .oneshot(Request::new(String::new()))
+        .await
+        .unwrap_err();
     assert_eq!(err, Refused(7));
-    let err = service.oneshot(Request::new(String::new())).await.unwrap_err();
+    let err = service
+        .oneshot(Request::new(String::new()))
+        .await
+        .unwrap_err();
     assert_eq!(err, Refused(7));
 }
 
@@ -494,11 +626,15 @@ async fn the_inner_error_passes_through_unchanged() {
 async fn readiness_is_honoured_for_the_call_and_the_retry() {
     let (mock, mut handle) = tower_test::mock::pair::<Request<String>, Response<String>>();
     let recorder = Recorder::default();
-    let mut service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(mock);
+    let mut service =
+        GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(mock);
 
     handle.allow(0);
     let mut ready = tokio_test_ready(&mut service);
-    assert!(ready.as_mut().poll_once().is_pending(), "not ready while the inner is not");
+    assert!(
+        ready.as_mut().poll_once().is_pending(),
+        "not ready while the inner is not"
+    );
     handle.allow(1);
     ready.await;
     let call = tokio::spawn(service.call(Request::new(String::from("body"))));
@@ -542,7 +678,10 @@ impl<S: Service<Request<String>>> PollOnce<'_, S> {
 
 impl<S: Service<Request<String>> + Unpin> std::future::Future for PollOnce<'_, S> {
     type Output = ();
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
         self.service.poll_ready(cx).map(|r| {
             r.ok().expect("ready");
         })
@@ -554,7 +693,8 @@ async fn the_service_made_ready_is_the_one_called() {
     // tower_test's mock panics if `call` comes before `poll_ready` said ready.
     let (mock, mut handle) = tower_test::mock::pair::<Request<String>, Response<String>>();
     let recorder = Recorder::default();
-    let mut service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(mock);
+    let mut service =
+        GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(mock);
     handle.allow(2);
     for i in 0..2 {
         service.ready().await.unwrap();
@@ -583,7 +723,8 @@ async fn a_streaming_body_is_replayed_through_the_replay_wrapper() {
         }
     });
     let recorder = Recorder::default();
-    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(inner);
+    let service =
+        GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(inner);
     let request = Request::new(ReplayBody::new(Full::new(Bytes::from("streamed"))));
     let response = service.clone().oneshot(request).await.unwrap();
     assert!(matches!(outcome(&response), Some(RedriveOutcome::Redriven)));
@@ -595,18 +736,25 @@ async fn a_streaming_body_is_replayed_through_the_replay_wrapper() {
         .layer_service(service.into_inner());
     let request = Request::new(ReplayBody::new(Full::new(Bytes::from("streamed"))));
     let response = service.oneshot(request).await.unwrap();
-    assert!(matches!(outcome(&response), Some(RedriveOutcome::NotReplayable)));
+    assert!(matches!(
+        outcome(&response),
+        Some(RedriveOutcome::NotReplayable)
+    ));
 }
 
 #[test]
 fn secrets_never_reach_debug() {
     let creds = Credentials::bearer("s3cr3t-t0ken").unwrap();
     assert!(!format!("{creds:?}").contains("s3cr3t"));
-    let layer = GareRedriveLayer::new(|_cx: ReauthContext| async { Credentials::bearer("s3cr3t-t0ken") });
+    let layer =
+        GareRedriveLayer::new(|_cx: ReauthContext| async { Credentials::bearer("s3cr3t-t0ken") });
     assert!(!format!("{layer:?}").contains("s3cr3t"));
     let mut headers = http::HeaderMap::new();
     creds.apply_to(&mut headers);
-    assert!(!format!("{headers:?}").contains("s3cr3t"), "marked sensitive");
+    assert!(
+        !format!("{headers:?}").contains("s3cr3t"),
+        "marked sensitive"
+    );
     let err = Credentials::bearer("s3cr3t\r\nx: y").unwrap_err();
     assert!(!err.to_string().contains("s3cr3t"));
     assert!(!format!("{err:?}").contains("s3cr3t"));

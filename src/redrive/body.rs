@@ -69,6 +69,14 @@ impl<B: Body> RedriveBody<B> {
     }
 }
 
+/// An empty body: what layers such as tower-http's `Timeout` put in the
+/// responses they make up.
+impl<B: Body> Default for RedriveBody<B> {
+    fn default() -> Self {
+        RedriveBody::read(VecDeque::new(), None, None)
+    }
+}
+
 fn to_bytes<D: Buf>(frame: Frame<D>) -> Frame<Bytes> {
     frame.map_data(|mut data| data.copy_to_bytes(data.remaining()))
 }

@@ -50,8 +50,15 @@ impl Recorder {
         &self,
         token: &'static str,
         delay: std::time::Duration,
-    ) -> impl Fn(ReauthContext) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Credentials, tower_gare::redrive::InvalidCredentials>> + Send>>
-           + Send
+    ) -> impl Fn(
+        ReauthContext,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<
+                    Output = Result<Credentials, tower_gare::redrive::InvalidCredentials>,
+                > + Send,
+        >,
+    > + Send
            + Sync
            + 'static {
         let me = self.clone();
@@ -75,3 +82,4 @@ where
 {
     body.collect().await.unwrap().to_bytes()
 }
+pub mod server;

@@ -1,0 +1,177 @@
+//! Allocation and memory, counted by a global allocator: the pass-through
+//! path allocates nothing the bare service does not, and a 50 MiB 403 body
+//! streams through without being collected.
+//!
+//! One test binary of its own, and one test function, so that nothing else
+//! allocates while it counts.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::server::{client, serve, sha256, ServerBody};
+use common::{Recorder, TOKEN};
+use futures_util::FutureExt;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Empty, StreamBody};
+use tower::{Layer, Service, ServiceExt};
+use tower_gare::redrive::{GareRedriveLayer, RedriveOutcome};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+        PEAK.fetch_max(live, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        if new_size > layout.size() {
+            let live = LIVE.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size
+                - layout.size();
+            PEAK.fetch_max(live, Ordering::Relaxed);
+        } else {
+            LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+        }
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// A ready in-memory service answering 200 with an empty body.
+#[derive(Clone)]
+struct Ok200;
+
+impl Service<Request<String>> for Ok200 {
+    type Response = Response<String>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Response<String>, Infallible>>;
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+    fn call(&mut self, _req: Request<String>) -> Self::Future {
+        std::future::ready(Ok(Response::new(String::new())))
+    }
+}
+
+/// Allocations made by `rounds` calls of `service`, after one warm-up call.
+fn allocations_of<S>(mut service: S, rounds: usize) -> usize
+where
+    S: Service<Request<String>>,
+    S::Error: std::fmt::Debug,
+{
+    let waker = futures_util::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let mut once = |service: &mut S| {
+        assert!(service.poll_ready(&mut cx).is_ready());
+        let response = service.call(Request::new(String::new())).now_or_never();
+        drop(response.expect("ready at once").unwrap());
+    };
+    once(&mut service);
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    for _ in 0..rounds {
+        once(&mut service);
+    }
+    ALLOCATIONS.load(Ordering::SeqCst) - before
+}
+
+static CHUNK: [u8; 64 * 1024] = [b'x'; 64 * 1024];
+const BIG: usize = 50 * 1024 * 1024;
+
+#[test]
+fn allocation_and_memory() {
+    // 1. The pass-through path allocates nothing beyond the bare service.
+    let recorder = Recorder::default();
+    let layer = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO));
+    let bare = allocations_of(Ok200, 1000);
+    let layered = allocations_of(layer.layer(Ok200), 1000);
+    assert_eq!(
+        layered, bare,
+        "bare: {bare} allocations, layered: {layered}"
+    );
+
+    // 2. A 50 MiB 403 streams through byte-identical in bounded memory.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let addr = serve(|req: Request<hyper::body::Incoming>| async move {
+            let declared = req.uri().path() == "/declared";
+            let frames = (0..BIG / CHUNK.len()).map(|_| {
+                Ok::<_, std::io::Error>(http_body::Frame::data(Bytes::from_static(&CHUNK)))
+            });
+            let body: ServerBody = StreamBody::new(futures_util::stream::iter(frames)).boxed();
+            let mut response = Response::new(body);
+            *response.status_mut() = StatusCode::FORBIDDEN;
+            if declared {
+                response
+                    .headers_mut()
+                    .insert(http::header::CONTENT_LENGTH, BIG.into());
+            }
+            response
+        })
+        .await;
+        let service = layer.layer(client::<Empty<Bytes>>());
+        let expected = sha256(&CHUNK.repeat(BIG / CHUNK.len()));
+        for path in ["/chunked", "/declared"] {
+            let baseline = LIVE.load(Ordering::SeqCst);
+            PEAK.store(baseline, Ordering::SeqCst);
+            let response = service
+                .clone()
+                .oneshot(
+                    Request::get(format!("http://{addr}{path}"))
+                        .body(Empty::new())
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::FORBIDDEN);
+            assert!(matches!(
+                response.extensions().get(),
+                Some(RedriveOutcome::BodyOverCap)
+            ));
+            let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+            let mut body = response.into_body();
+            let mut total = 0;
+            while let Some(frame) = body.frame().await {
+                let data = frame.unwrap().into_data().unwrap();
+                total += data.len();
+                sha2::Digest::update(&mut hasher, &data);
+            }
+            let digest: String = sha2::Digest::finalize(hasher)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(total, BIG, "{path}");
+            assert_eq!(digest, expected, "{path}");
+            let peak = PEAK.load(Ordering::SeqCst) - baseline;
+            println!(
+                "{path}: peak memory above baseline while streaming 50 MiB: {} KiB",
+                peak / 1024
+            );
+            assert!(
+                peak < 8 * 1024 * 1024,
+                "{path}: peak {peak} bytes: the body was collected, not streamed"
+            );
+        }
+    });
+    assert_eq!(recorder.count(), 0);
+}

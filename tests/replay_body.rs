@@ -1,0 +1,164 @@
+//! The streaming replay wrapper: what linkerd2-proxy's `ReplayBody` got wrong
+//! (a response before the body was fully sent; a first chunk sent twice).
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::HeaderMap;
+use http_body::{Body, Frame};
+use http_body_util::{BodyExt, StreamBody};
+use tokio::sync::mpsc;
+use tower_gare::redrive::{ReplayBody, Replayable};
+
+/// A body fed by hand through a channel.
+struct Fed(mpsc::UnboundedReceiver<Result<Frame<Bytes>, std::io::Error>>);
+
+impl Body for Fed {
+    type Data = Bytes;
+    type Error = std::io::Error;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+fn fed() -> (
+    mpsc::UnboundedSender<Result<Frame<Bytes>, std::io::Error>>,
+    Fed,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (tx, Fed(rx))
+}
+
+fn data(s: &'static str) -> Result<Frame<Bytes>, std::io::Error> {
+    Ok(Frame::data(Bytes::from_static(s.as_bytes())))
+}
+
+async fn next_data<B: Body<Data = Bytes> + Unpin>(body: &mut B) -> Option<Bytes>
+where
+    B::Error: std::fmt::Debug,
+{
+    body.frame().await.map(|f| f.unwrap().into_data().unwrap())
+}
+
+#[tokio::test]
+async fn a_replay_after_a_partial_send_sends_what_was_read_then_the_rest() {
+    let (tx, body) = fed();
+    let mut first = ReplayBody::new(body);
+    let replay = first.replay_handle().unwrap();
+    tx.send(data("one ")).unwrap();
+    tx.send(data("two ")).unwrap();
+    assert_eq!(next_data(&mut first).await.unwrap(), "one ");
+    assert_eq!(next_data(&mut first).await.unwrap(), "two ");
+    // The server answered here; the first copy is dropped mid-stream.
+    drop(first);
+    tx.send(data("three")).unwrap();
+    drop(tx);
+    assert!(replay.can_replay());
+    let all = replay.collect().await.unwrap().to_bytes();
+    assert_eq!(all, "one two three", "every chunk once, in order");
+}
+
+#[tokio::test]
+async fn chunks_read_by_either_copy_reach_both_exactly_once() {
+    let (tx, body) = fed();
+    let mut first = ReplayBody::new(body);
+    let mut replay = first.replay_handle().unwrap();
+    tx.send(data("a")).unwrap();
+    assert_eq!(next_data(&mut first).await.unwrap(), "a");
+    // The replay catches up from the recording, then reads the stream itself.
+    assert_eq!(next_data(&mut replay).await.unwrap(), "a");
+    tx.send(data("b")).unwrap();
+    assert_eq!(next_data(&mut replay).await.unwrap(), "b");
+    // The first copy gets "b" from the recording, not from the stream.
+    assert_eq!(next_data(&mut first).await.unwrap(), "b");
+    drop(tx);
+    assert!(first.frame().await.is_none());
+    assert!(replay.frame().await.is_none());
+    assert!(first.is_end_stream() && replay.is_end_stream());
+}
+
+#[tokio::test]
+async fn trailers_are_replayed() {
+    let mut trailers = HeaderMap::new();
+    trailers.insert("x-checksum", "abc".parse().unwrap());
+    let frames = vec![data("x"), Ok(Frame::trailers(trailers.clone()))];
+    let first = ReplayBody::new(StreamBody::new(futures_util::stream::iter(frames)));
+    let replay = first.replay_handle().unwrap();
+    let collected = first.collect().await.unwrap();
+    assert_eq!(collected.trailers(), Some(&trailers));
+    let collected = replay.collect().await.unwrap();
+    assert_eq!(collected.trailers(), Some(&trailers));
+    assert_eq!(collected.to_bytes(), "x");
+}
+
+#[tokio::test]
+async fn a_body_over_the_cap_is_not_replayable_and_its_recording_is_freed() {
+    let (tx, body) = fed();
+    let mut first = ReplayBody::with_cap(body, 5);
+    let replay = first.replay_handle().unwrap();
+    tx.send(data("1234")).unwrap();
+    assert_eq!(next_data(&mut first).await.unwrap(), "1234");
+    assert!(replay.can_replay());
+    tx.send(data("5678")).unwrap();
+    assert_eq!(
+        next_data(&mut first).await.unwrap(),
+        "5678",
+        "the first copy streams on"
+    );
+    assert!(!replay.can_replay());
+    assert!(first.replay_handle().is_none());
+    // Polled anyway, the stale copy fails rather than sending a partial body.
+    let mut replay = replay;
+    assert!(replay.frame().await.unwrap().is_err());
+}
+
+#[tokio::test]
+async fn a_body_known_to_be_over_the_cap_is_never_recorded() {
+    let body = http_body_util::Full::new(Bytes::from(vec![0u8; 100]));
+    let first = ReplayBody::with_cap(body, 10);
+    assert!(!first.can_replay());
+    assert!(first.replay_handle().is_none());
+    assert_eq!(first.size_hint().exact(), Some(100));
+    assert_eq!(first.collect().await.unwrap().to_bytes().len(), 100);
+}
+
+#[tokio::test]
+async fn the_layer_cap_can_raise_the_default_but_not_an_explicit_cap() {
+    let big = || http_body_util::Full::new(Bytes::from(vec![1u8; 100 * 1024]));
+    let mut body = ReplayBody::new(big());
+    assert!(!body.can_replay(), "over the 64 KiB default");
+    body.set_replay_cap(1024 * 1024);
+    assert!(body.can_replay(), "the layer allows 1 MiB");
+    let mut body = ReplayBody::with_cap(big(), 1024);
+    body.set_replay_cap(1024 * 1024);
+    assert!(!body.can_replay(), "the body's own cap stands");
+}
+
+#[tokio::test]
+async fn a_stream_error_is_passed_on_and_ends_replayability() {
+    let (tx, body) = fed();
+    let mut first = ReplayBody::new(body);
+    let replay = first.replay_handle().unwrap();
+    tx.send(data("a")).unwrap();
+    tx.send(Err(std::io::Error::other("disk gone"))).unwrap();
+    assert_eq!(next_data(&mut first).await.unwrap(), "a");
+    let err = first.frame().await.unwrap().unwrap_err();
+    assert_eq!(err.to_string(), "disk gone");
+    assert!(!replay.can_replay());
+}
+
+#[tokio::test]
+async fn with_one_copy_left_nothing_is_recorded() {
+    let (tx, body) = fed();
+    let mut only = ReplayBody::new(body);
+    tx.send(data("abc")).unwrap();
+    assert_eq!(next_data(&mut only).await.unwrap(), "abc");
+    assert!(
+        !only.can_replay(),
+        "no handle was taken, so nothing was kept"
+    );
+}
