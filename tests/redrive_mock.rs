@@ -82,13 +82,11 @@ async fn a_trigger_status_that_is_not_a_gare_comes_back_byte_for_byte() {
     assert_eq!(recorder.count(), 0);
 }
 
-type Chunks = Vec<Result<http_body::Frame<Bytes>, std::io::Error>>;
+type Chunk = Result<http_body::Frame<Bytes>, std::io::Error>;
+type Chunks = Vec<Chunk>;
+type Chunked = StreamBody<futures_util::stream::Iter<std::vec::IntoIter<Chunk>>>;
 
-fn chunked(
-    chunks: Chunks,
-) -> StreamBody<
-    futures_util::stream::Iter<std::vec::IntoIter<Result<http_body::Frame<Bytes>, std::io::Error>>>,
-> {
+fn chunked(chunks: Chunks) -> Chunked {
     StreamBody::new(futures_util::stream::iter(chunks))
 }
 
@@ -97,9 +95,9 @@ async fn a_body_over_the_cap_passes_through_whole_in_its_chunks() {
     // A GARE, but longer than the cap: it is not parsed, and every byte (the
     // part read for inspection and the rest) reaches the caller.
     let padded = format!(
-        "{}{}",
+        "{}, \"pad\": \"{}\"}}",
         &CONSENT_GARE[..CONSENT_GARE.len() - 1],
-        format!(", \"pad\": \"{}\"}}", "x".repeat(300))
+        "x".repeat(300)
     );
     let bytes = Bytes::from(padded.clone());
     let inner = service_fn(move |_req: Request<String>| {
@@ -453,7 +451,8 @@ async fn dropping_the_request_that_started_the_login_strands_nobody() {
 
 #[tokio::test]
 async fn credentials_are_remembered_for_the_origin_and_never_sent_elsewhere() {
-    let seen: Arc<std::sync::Mutex<Vec<(String, Option<String>)>>> = Arc::default();
+    type Seen = std::sync::Mutex<Vec<(String, Option<String>)>>;
+    let seen: Arc<Seen> = Arc::default();
     let log = seen.clone();
     let inner = service_fn(move |req: Request<String>| {
         let auth = req
@@ -526,26 +525,27 @@ async fn credentials_are_remembered_for_the_origin_and_never_sent_elsewhere() {
     );
     assert_eq!(recorder.count(), 3);
 
-    let seen = seen.lock().unwrap();
     let fresh = bearer(TOKEN);
-    for (uri, auth) in seen.iter() {
-        if uri.contains("other.example.org") {
-            assert_eq!(auth.as_deref(), Some("Bearer caller-token"), "{uri}");
+    {
+        let seen = seen.lock().unwrap();
+        for (uri, auth) in seen.iter() {
+            if uri.contains("other.example.org") {
+                assert_eq!(auth.as_deref(), Some("Bearer caller-token"), "{uri}");
+            }
         }
+        for path in ["/d", "/e"] {
+            let first = seen.iter().find(|(u, _)| u.ends_with(path)).unwrap();
+            assert_eq!(
+                first.1.as_deref(),
+                Some("Bearer caller-token"),
+                "{path}: not the other origin's token"
+            );
+        }
+        let to_b: Vec<_> = seen.iter().filter(|(u, _)| u.ends_with("/b")).collect();
+        assert_eq!(to_b.len(), 1);
+        assert_eq!(to_b[0].1.as_deref(), Some(fresh.as_str()));
     }
-    for path in ["/d", "/e"] {
-        let first = seen.iter().find(|(u, _)| u.ends_with(path)).unwrap();
-        assert_eq!(
-            first.1.as_deref(),
-            Some("Bearer caller-token"),
-            "{path}: not the other origin's token"
-        );
-    }
-    let to_b: Vec<_> = seen.iter().filter(|(u, _)| u.ends_with("/b")).collect();
-    assert_eq!(to_b.len(), 1);
-    assert_eq!(to_b[0].1.as_deref(), Some(fresh.as_str()));
     layer.forget_credentials();
-    drop(seen);
     let response = service
         .clone()
         .oneshot(get("https://api.example.org/f"))

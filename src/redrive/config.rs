@@ -1,6 +1,10 @@
 //! The layer's settings, shared by its services.
 
+use std::sync::Arc;
+
 use http::StatusCode;
+
+use super::engine::Engine;
 
 /// The response-buffer cap [`GareRedriveLayer`](super::GareRedriveLayer) uses by default: 64 KiB.
 pub const DEFAULT_RESPONSE_CAP: usize = 64 * 1024;
@@ -32,4 +36,11 @@ impl Config {
     pub(crate) fn triggers(&self, status: StatusCode) -> bool {
         self.triggers.contains(&status)
     }
+}
+
+/// What a service and each of its requests share: the layer's engine and
+/// settings, behind one `Arc` so a request costs one reference count.
+pub(crate) struct Setup<R> {
+    pub(crate) engine: Arc<Engine<R>>,
+    pub(crate) config: Config,
 }

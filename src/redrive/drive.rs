@@ -9,8 +9,8 @@ use http::{Extensions, HeaderMap, Method, Request, Response, StatusCode, Uri, Ve
 use http_body::Body;
 use tower_service::Service;
 
-use super::config::Config;
-use super::engine::{Engine, Role, Ticket};
+use super::config::Setup;
+use super::engine::{Role, Ticket};
 use super::inspect::{inspect, Verdict};
 use super::{ReauthContext, Reauthenticator, RedriveBody, RedriveOutcome, Replayable};
 
@@ -44,8 +44,7 @@ impl<B> ReplayRequest<B> {
 /// send it again), the engine, the settings, and the request to replay.
 pub(crate) struct Retry<S, R, B> {
     pub(crate) service: S,
-    pub(crate) engine: Arc<Engine<R>>,
-    pub(crate) config: Arc<Config>,
+    pub(crate) setup: Arc<Setup<R>>,
     pub(crate) replay: ReplayRequest<B>,
 }
 
@@ -64,7 +63,7 @@ fn finish<B>(
 
 impl<S, R, B> Retry<S, R, B> {
     pub(crate) fn triggers(&self, status: StatusCode) -> bool {
-        self.config.triggers(status)
+        self.setup.config.triggers(status)
     }
 }
 
@@ -81,7 +80,7 @@ where
         response: Response<ResBody>,
     ) -> Result<Response<RedriveBody<ResBody>>, S::Error> {
         let (parts, body) = response.into_parts();
-        let (body, verdict) = inspect(&parts.headers, body, self.config.response_cap).await;
+        let (body, verdict) = inspect(&parts.headers, body, self.setup.config.response_cap).await;
         let original = Response::from_parts(parts, body);
         let gare = match verdict {
             Verdict::Gare(gare) => gare,
@@ -103,7 +102,7 @@ where
             replay.uri.clone(),
             original.status(),
         );
-        let (credentials, outcome) = match self.engine.ticket(cx, replay.sent_generation) {
+        let (credentials, outcome) = match self.setup.engine.ticket(cx, replay.sent_generation) {
             Ticket::Ready(credentials) => (Ok(credentials), RedriveOutcome::Coalesced),
             Ticket::Wait(flight, Role::Started) => (flight.await, RedriveOutcome::Redriven),
             Ticket::Wait(flight, Role::Joined) => (flight.await, RedriveOutcome::Coalesced),
@@ -134,14 +133,14 @@ where
         // One retry, ever: the retried response goes back whatever it is,
         // with its own GARE, if any, attached.
         let (parts, body) = response.into_parts();
-        if !self.config.triggers(parts.status) {
+        if !self.setup.config.triggers(parts.status) {
             return Ok(finish(
                 Response::from_parts(parts, RedriveBody::new(body)),
                 None,
                 outcome,
             ));
         }
-        let (body, verdict) = inspect(&parts.headers, body, self.config.response_cap).await;
+        let (body, verdict) = inspect(&parts.headers, body, self.setup.config.response_cap).await;
         let gare = match verdict {
             Verdict::Gare(gare) => Some(gare),
             Verdict::Not(_) => None,

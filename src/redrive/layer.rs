@@ -6,7 +6,7 @@ use std::sync::Arc;
 use http::StatusCode;
 use tower_layer::Layer;
 
-use super::config::Config;
+use super::config::{Config, Setup};
 use super::engine::Engine;
 use super::{GareRedrive, Reauthenticator};
 
@@ -90,7 +90,11 @@ impl<S, R> Layer<S> for GareRedriveLayer<R> {
     type Service = GareRedrive<S, R>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        GareRedrive::from_parts(inner, Arc::clone(&self.engine), Arc::clone(&self.config))
+        let setup = Setup {
+            engine: Arc::clone(&self.engine),
+            config: Config::clone(&self.config),
+        };
+        GareRedrive::from_parts(inner, Arc::new(setup))
     }
 }
 

@@ -244,7 +244,7 @@ where
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.size_hint.clone()
+        self.size_hint
     }
 }
 
@@ -258,7 +258,7 @@ impl<B: Body> Replayable for ReplayBody<B> {
             own_cap: self.own_cap,
             position: 0,
             trailers_sent: false,
-            size_hint: self.size_hint.clone(),
+            size_hint: self.size_hint,
         })
     }
 

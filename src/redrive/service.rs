@@ -9,9 +9,8 @@ use http::{Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
-use super::config::Config;
+use super::config::Setup;
 use super::drive::{ReplayRequest, Retry};
-use super::engine::Engine;
 use super::{GareRedriveLayer, Reauthenticator, RedriveBody, Replayable, ResponseFuture};
 
 /// A service that answers GAREs by reauthenticating and retrying once.
@@ -42,8 +41,7 @@ use super::{GareRedriveLayer, Reauthenticator, RedriveBody, Replayable, Response
 /// ```
 pub struct GareRedrive<S, R> {
     inner: S,
-    engine: Arc<Engine<R>>,
-    config: Arc<Config>,
+    setup: Arc<Setup<R>>,
 }
 
 impl<S, R: Reauthenticator> GareRedrive<S, R> {
@@ -55,12 +53,8 @@ impl<S, R: Reauthenticator> GareRedrive<S, R> {
 }
 
 impl<S, R> GareRedrive<S, R> {
-    pub(crate) fn from_parts(inner: S, engine: Arc<Engine<R>>, config: Arc<Config>) -> Self {
-        GareRedrive {
-            inner,
-            engine,
-            config,
-        }
+    pub(crate) fn from_parts(inner: S, setup: Arc<Setup<R>>) -> Self {
+        GareRedrive { inner, setup }
     }
 
     /// The inner service.
@@ -83,8 +77,7 @@ impl<S: Clone, R> Clone for GareRedrive<S, R> {
     fn clone(&self) -> Self {
         GareRedrive {
             inner: self.inner.clone(),
-            engine: Arc::clone(&self.engine),
-            config: Arc::clone(&self.config),
+            setup: Arc::clone(&self.setup),
         }
     }
 }
@@ -93,7 +86,7 @@ impl<S: fmt::Debug, R> fmt::Debug for GareRedrive<S, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GareRedrive")
             .field("inner", &self.inner)
-            .field("config", &self.config)
+            .field("config", &self.setup.config)
             .finish_non_exhaustive()
     }
 }
@@ -119,8 +112,11 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let (mut parts, mut body) = request.into_parts();
-        let sent_generation = self.engine.apply_remembered(&parts.uri, &mut parts.headers);
-        body.set_replay_cap(self.config.replay_cap);
+        let sent_generation = self
+            .setup
+            .engine
+            .apply_remembered(&parts.uri, &mut parts.headers);
+        body.set_replay_cap(self.setup.config.replay_cap);
         let request = Request::from_parts(parts, body);
         let replay_body = request.body().replay_handle();
         // The service that was made ready is the one called; it then waits
@@ -131,8 +127,7 @@ where
         let future = ready.call(request);
         let retry = Retry {
             service: ready,
-            engine: Arc::clone(&self.engine),
-            config: Arc::clone(&self.config),
+            setup: Arc::clone(&self.setup),
             replay,
         };
         ResponseFuture::new(future, retry)
