@@ -4,5 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod gare;
+#[cfg(feature = "login")]
+pub mod login;
 pub mod redrive;
 pub mod scopes;

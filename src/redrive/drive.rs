@@ -101,7 +101,8 @@ where
             replay.method.clone(),
             replay.uri.clone(),
             original.status(),
-        );
+        )
+        .with_sent_authorization(replay.headers.get(http::header::AUTHORIZATION).cloned());
         let (credentials, outcome) = match self.setup.engine.ticket(cx, replay.sent_generation) {
             Ticket::Ready(credentials) => (Ok(credentials), RedriveOutcome::Coalesced),
             Ticket::Wait(flight, Role::Started) => (flight.await, RedriveOutcome::Redriven),

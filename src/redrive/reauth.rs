@@ -2,7 +2,8 @@
 
 use std::future::Future;
 
-use http::{Method, StatusCode, Uri};
+use http::header::AUTHORIZATION;
+use http::{HeaderValue, Method, StatusCode, Uri};
 
 use super::{Credentials, Origin};
 use crate::gare::Gare;
@@ -58,15 +59,31 @@ where
 }
 
 /// What a reauthenticator knows of the request that needs it: the GARE, the
-/// request's method, URI and origin, and the status it got. No request
-/// headers: they hold the old credentials.
-#[derive(Debug, Clone)]
+/// request's method, URI and origin, and the status it got. Not the
+/// request's headers: they hold credentials ([`was_sent_with`] tells
+/// whether they were a given set, without showing them).
+///
+/// [`was_sent_with`]: ReauthContext::was_sent_with
+#[derive(Clone)]
 pub struct ReauthContext {
     pub(crate) gare: Gare,
     pub(crate) method: Method,
     pub(crate) uri: Uri,
     pub(crate) origin: Origin,
     pub(crate) status: StatusCode,
+    pub(crate) sent_authorization: Option<HeaderValue>,
+}
+
+impl std::fmt::Debug for ReauthContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReauthContext")
+            .field("gare", &self.gare)
+            .field("method", &self.method)
+            .field("uri", &self.uri)
+            .field("origin", &self.origin)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ReauthContext {
@@ -93,6 +110,42 @@ impl ReauthContext {
             uri,
             origin,
             status,
+            sent_authorization: None,
+        }
+    }
+
+    /// The same context, for a request that was sent with this
+    /// `Authorization` header.
+    pub fn with_sent_authorization(mut self, authorization: Option<HeaderValue>) -> Self {
+        self.sent_authorization = authorization;
+        self
+    }
+
+    /// Whether the refused request carried these credentials' `Authorization`
+    /// (so handing them out again would be refused again).
+    ///
+    /// ```
+    /// use http::{Method, StatusCode, Uri};
+    /// use tower_gare::gare::{AuthorizationParameters, Gare};
+    /// use tower_gare::redrive::{Credentials, ReauthContext};
+    ///
+    /// let cx = ReauthContext::new(
+    ///     Gare::new("ConsentRequired", AuthorizationParameters::default()),
+    ///     Method::GET,
+    ///     Uri::from_static("https://example.org/"),
+    ///     StatusCode::FORBIDDEN,
+    /// )
+    /// .with_sent_authorization(Some(http::HeaderValue::from_static("Bearer old")));
+    /// assert!(cx.was_sent_with(&Credentials::bearer("old").unwrap()));
+    /// assert!(!cx.was_sent_with(&Credentials::bearer("new").unwrap()));
+    /// ```
+    pub fn was_sent_with(&self, credentials: &Credentials) -> bool {
+        match (
+            &self.sent_authorization,
+            credentials.header_value(&AUTHORIZATION),
+        ) {
+            (Some(sent), Some(ours)) => sent.as_bytes() == ours.as_bytes(),
+            _ => false,
         }
     }
 

@@ -82,4 +82,6 @@ where
 {
     body.collect().await.unwrap().to_bytes()
 }
+#[cfg(feature = "login")]
+pub mod fauxbus;
 pub mod server;

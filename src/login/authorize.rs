@@ -1,0 +1,181 @@
+//! The authorize request: the URL a user visits, shaped by the GARE, with
+//! PKCE and a random state.
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::sanitize_for_terminal;
+use crate::gare::Gare;
+
+/// An authorize request for one login: its URL and what the prompt needs.
+///
+/// Built by [`Login`](super::Login) from the GARE; a [`Prompt`](super::Prompt)
+/// shows it to the user.
+#[derive(Clone)]
+pub struct AuthorizeRequest {
+    url: String,
+    state: String,
+    redirect_uri: String,
+    session_message: Option<String>,
+    params: Vec<(String, String)>,
+}
+
+/// The PKCE verifier of a login: a secret until the code is exchanged.
+pub(crate) struct Verifier(pub(crate) String);
+
+fn random_url_safe(bytes: usize) -> Result<String, getrandom::Error> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf)?;
+    Ok(URL_SAFE_NO_PAD.encode(buf))
+}
+
+fn comma_joined(list: &Option<Vec<String>>) -> Option<String> {
+    // Globus Auth rejects empty parameters: an empty list is left out.
+    list.as_ref().filter(|l| !l.is_empty()).map(|l| l.join(","))
+}
+
+/// `max_age` as the challenge gave it (a number or a numeric string).
+fn max_age(value: &Value) -> Option<String> {
+    match value {
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
+impl AuthorizeRequest {
+    /// Builds the request for `gare`, asking for `scope`.
+    pub(crate) fn build(
+        authorize_endpoint: &str,
+        client_id: &str,
+        redirect_uri: &str,
+        scope: &str,
+        gare: &Gare,
+    ) -> Result<(AuthorizeRequest, Verifier), getrandom::Error> {
+        // 32 random bytes: a 43-character verifier, the RFC 7636 minimum.
+        let verifier = random_url_safe(32)?;
+        let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        let state = random_url_safe(24)?;
+        let params = &gare.authorization_parameters;
+
+        let mut query: Vec<(String, String)> = vec![
+            ("client_id".into(), client_id.into()),
+            ("redirect_uri".into(), redirect_uri.into()),
+            ("scope".into(), scope.into()),
+            ("response_type".into(), "code".into()),
+            ("state".into(), state.clone()),
+            ("code_challenge".into(), challenge),
+            ("code_challenge_method".into(), "S256".into()),
+        ];
+        let mut add = |name: &str, value: Option<String>| {
+            if let Some(value) = value {
+                query.push((name.to_owned(), value));
+            }
+        };
+        add(
+            "session_required_identities",
+            comma_joined(&params.session_required_identities),
+        );
+        add(
+            "session_required_single_domain",
+            comma_joined(&params.session_required_single_domain),
+        );
+        add(
+            "session_required_policies",
+            comma_joined(&params.session_required_policies),
+        );
+        add(
+            "session_required_mfa",
+            (params.session_required_mfa == Some(true)).then(|| "true".to_owned()),
+        );
+        add(
+            "session_message",
+            params.session_message.clone().filter(|m| !m.is_empty()),
+        );
+        // A session requirement is met only by a fresh login.
+        let prompt = params.prompt.clone().filter(|p| !p.is_empty()).or_else(|| {
+            params
+                .has_session_requirements()
+                .then(|| "login".to_owned())
+        });
+        add("prompt", prompt);
+        // Step-up challenges (RFC 9470) and claims challenges carry these.
+        add(
+            "acr_values",
+            gare.extra
+                .get("acr_values")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        );
+        add("max_age", gare.extra.get("max_age").and_then(max_age));
+        add(
+            "claims",
+            gare.extra
+                .get("claims")
+                .filter(|c| c.is_object())
+                .map(Value::to_string),
+        );
+
+        let encoded = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(query.iter())
+            .finish();
+        let separator = if authorize_endpoint.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        let request = AuthorizeRequest {
+            url: format!("{authorize_endpoint}{separator}{encoded}"),
+            state,
+            redirect_uri: redirect_uri.to_owned(),
+            session_message: params.session_message.clone(),
+            params: query,
+        };
+        Ok((request, Verifier(verifier)))
+    }
+
+    /// The URL to send the user to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The random `state` the redirect must bring back.
+    pub fn state(&self) -> &str {
+        &self.state
+    }
+
+    /// Where the authorization server will send the user back.
+    pub fn redirect_uri(&self) -> &str {
+        &self.redirect_uri
+    }
+
+    /// The GARE's session message, safe to print on a terminal (see
+    /// [`sanitize_for_terminal`]).
+    pub fn session_message(&self) -> Option<String> {
+        self.session_message.as_deref().map(sanitize_for_terminal)
+    }
+
+    /// The value of one query parameter of [`url`](Self::url), if sent.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl fmt::Debug for AuthorizeRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL holds nothing secret (the verifier stays here), but the
+        // state is best kept out of logs.
+        f.debug_struct("AuthorizeRequest")
+            .field("redirect_uri", &self.redirect_uri)
+            .field("scope", &self.param("scope"))
+            .field("prompt", &self.param("prompt"))
+            .finish_non_exhaustive()
+    }
+}

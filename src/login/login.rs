@@ -1,0 +1,374 @@
+//! `Login`: the reauthenticator that runs an OAuth2 authorization-code login.
+
+use std::fmt;
+use std::future::Future;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::{Request, Response, Uri};
+use http_body::Body;
+use http_body_util::Full;
+use tower_service::Service;
+
+use super::authorize::AuthorizeRequest;
+use super::exchange::Exchange;
+use super::token::base_scope_name;
+use super::{
+    environment, CommandLinePrompt, LoginError, MemoryTokenStore, Prompt, ResourceServers, Token,
+    TokenStore,
+};
+use crate::redrive::{BoxError, Credentials, ReauthContext, Reauthenticator};
+use crate::scopes;
+
+/// A [`Reauthenticator`] that logs the user in: authorization code with
+/// PKCE, shaped by the GARE (its scopes, its session requirements), against
+/// Globus Auth or any compatible server.
+///
+/// It tries a stored token first (unexpired, with the scopes the GARE
+/// wants, and not the one the request was just refused with); otherwise it
+/// builds the authorize URL, has the [`Prompt`] show it, checks the `state`,
+/// exchanges the code over `client` (any tower HTTP service), stores the
+/// tokens, and returns the token of the resource server the request goes to.
+///
+/// ```
+/// use bytes::Bytes;
+/// use http_body_util::Full;
+/// use hyper_util::client::legacy::Client;
+/// use hyper_util::rt::TokioExecutor;
+/// use tower_gare::login::{Login, LoopbackPrompt};
+/// use tower_gare::redrive::GareRedriveLayer;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let http: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+/// let login = Login::builder("my-native-client-id")
+///     .scopes(["openid", "urn:globus:auth:scope:transfer.api.globus.org:all"])
+///     .prompt(LoopbackPrompt::bind(0)?)
+///     .build(http)?;
+/// let layer = GareRedriveLayer::new(login);
+/// # let _ = layer; Ok(()) }
+/// ```
+pub struct Login<C, P = CommandLinePrompt, T = MemoryTokenStore> {
+    client: C,
+    prompt: P,
+    store: T,
+    client_id: String,
+    client_secret: Option<String>,
+    authorize_url: String,
+    token_url: Uri,
+    redirect_uri: String,
+    scopes: Vec<String>,
+    resource_servers: ResourceServers,
+}
+
+/// Settings for a [`Login`]; from [`Login::builder`].
+pub struct LoginBuilder<P = CommandLinePrompt, T = MemoryTokenStore> {
+    prompt: P,
+    store: T,
+    client_id: String,
+    client_secret: Option<String>,
+    auth_base_url: Option<String>,
+    redirect_uri: Option<String>,
+    scopes: Vec<String>,
+    resource_servers: Option<ResourceServers>,
+}
+
+/// A login's settings that cannot work (an unknown environment, a URL that
+/// does not parse).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginConfigError(String);
+
+impl fmt::Display for LoginConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "login settings: {}", self.0)
+    }
+}
+
+impl std::error::Error for LoginConfigError {}
+
+impl Login<(), CommandLinePrompt, MemoryTokenStore> {
+    /// Settings for a login as the client `client_id` (a native app's id,
+    /// or a confidential client's with [`client_secret`](LoginBuilder::client_secret)).
+    pub fn builder(client_id: impl Into<String>) -> LoginBuilder {
+        LoginBuilder {
+            prompt: CommandLinePrompt::new(),
+            store: MemoryTokenStore::default(),
+            client_id: client_id.into(),
+            client_secret: None,
+            auth_base_url: None,
+            redirect_uri: None,
+            scopes: Vec::new(),
+            resource_servers: None,
+        }
+    }
+}
+
+impl<P, T> LoginBuilder<P, T> {
+    /// The client secret of a confidential client (sent in HTTP Basic).
+    pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
+        self.client_secret = Some(secret.into());
+        self
+    }
+
+    /// Globus Auth's base URL (default: the environment's, see
+    /// [`environment::service_url`]`("auth")`).
+    pub fn auth_base_url(mut self, url: impl Into<String>) -> Self {
+        self.auth_base_url = Some(url.into());
+        self
+    }
+
+    /// The redirect URI registered for the client (default: the prompt's,
+    /// else Globus Auth's code page `<auth>/v2/web/auth-code`).
+    pub fn redirect_uri(mut self, uri: impl Into<String>) -> Self {
+        self.redirect_uri = Some(uri.into());
+        self
+    }
+
+    /// Scopes every login asks for, merged with each GARE's.
+    pub fn scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
+        self.scopes.extend(scopes.into_iter().map(Into::into));
+        self
+    }
+
+    /// Which resource server a request goes to (default: the Globus services
+    /// at their environment URLs, else the host name).
+    pub fn resource_servers(mut self, map: ResourceServers) -> Self {
+        self.resource_servers = Some(map);
+        self
+    }
+
+    /// How the user is asked (default: [`CommandLinePrompt`]).
+    pub fn prompt<P2: Prompt>(self, prompt: P2) -> LoginBuilder<P2, T> {
+        LoginBuilder {
+            prompt,
+            store: self.store,
+            client_id: self.client_id,
+            client_secret: self.client_secret,
+            auth_base_url: self.auth_base_url,
+            redirect_uri: self.redirect_uri,
+            scopes: self.scopes,
+            resource_servers: self.resource_servers,
+        }
+    }
+
+    /// Where tokens are kept (default: [`MemoryTokenStore`]).
+    pub fn token_store<T2: TokenStore>(self, store: T2) -> LoginBuilder<P, T2> {
+        LoginBuilder {
+            prompt: self.prompt,
+            store,
+            client_id: self.client_id,
+            client_secret: self.client_secret,
+            auth_base_url: self.auth_base_url,
+            redirect_uri: self.redirect_uri,
+            scopes: self.scopes,
+            resource_servers: self.resource_servers,
+        }
+    }
+
+    /// The login, exchanging codes over `client`. Use a client without the
+    /// redrive layer on it.
+    pub fn build<C>(self, client: C) -> Result<Login<C, P, T>, LoginConfigError>
+    where
+        P: Prompt,
+    {
+        let base = match self.auth_base_url {
+            Some(base) => base,
+            None => {
+                environment::service_url("auth").map_err(|e| LoginConfigError(e.to_string()))?
+            }
+        };
+        let base = if base.ends_with('/') {
+            base
+        } else {
+            format!("{base}/")
+        };
+        let token_url: Uri = format!("{base}v2/oauth2/token")
+            .parse()
+            .map_err(|e| LoginConfigError(format!("auth base URL {base:?}: {e}")))?;
+        let redirect_uri = self
+            .prompt
+            .redirect_uri()
+            .or(self.redirect_uri)
+            .unwrap_or_else(|| format!("{base}v2/web/auth-code"));
+        Ok(Login {
+            client,
+            prompt: self.prompt,
+            store: self.store,
+            client_id: self.client_id,
+            client_secret: self.client_secret,
+            authorize_url: format!("{base}v2/oauth2/authorize"),
+            token_url,
+            redirect_uri,
+            scopes: self.scopes,
+            resource_servers: self
+                .resource_servers
+                .unwrap_or_else(ResourceServers::globus),
+        })
+    }
+}
+
+impl<C, P, T> Login<C, P, T> {
+    /// The token store.
+    pub fn token_store(&self) -> &T {
+        &self.store
+    }
+
+    /// The redirect URI logins use.
+    pub fn redirect_uri(&self) -> &str {
+        &self.redirect_uri
+    }
+}
+
+impl<C, P: Prompt, T: TokenStore> Login<C, P, T> {
+    /// A stored token that may satisfy the GARE without a login.
+    fn stored(
+        &self,
+        cx: &ReauthContext,
+        resource_server: &str,
+        required: &[String],
+    ) -> Result<Option<Token>, LoginError> {
+        let params = &cx.gare().authorization_parameters;
+        // Session requirements and prompts ask for a fresh login, which no
+        // stored token can stand for.
+        if params.has_session_requirements() || params.prompt.is_some() {
+            return Ok(None);
+        }
+        let token = self.store.get(resource_server).map_err(LoginError::Store)?;
+        Ok(token.filter(|token| {
+            !token.is_expired(SystemTime::now())
+                && token.grants(required)
+                && !Credentials::bearer(token.access_token()).is_ok_and(|c| cx.was_sent_with(&c))
+        }))
+    }
+
+    async fn login<B>(&self, cx: ReauthContext) -> Result<Credentials, LoginError>
+    where
+        C: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone + Send + Sync + 'static,
+        C::Future: Send,
+        C::Error: Into<BoxError>,
+        B: Body + Send,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        let resource_server = self.resource_servers.for_uri(cx.uri());
+        let required = cx
+            .gare()
+            .authorization_parameters
+            .required_scopes
+            .clone()
+            .unwrap_or_default();
+        if let Some(token) = self.stored(&cx, &resource_server, &required)? {
+            return bearer(&token);
+        }
+
+        let scope = scopes::merge_strings(required.iter().chain(&self.scopes).map(String::as_str))
+            .map_err(|e| LoginError::InvalidScope(e.to_string()))?;
+        if scope.is_empty() {
+            return Err(LoginError::NoScopes);
+        }
+        let (request, verifier) = AuthorizeRequest::build(
+            &self.authorize_url,
+            &self.client_id,
+            &self.redirect_uri,
+            &scope,
+            cx.gare(),
+        )
+        .map_err(|e| LoginError::Prompt(format!("no randomness for PKCE: {e}")))?;
+
+        let answer = self.prompt.authorize(&request).await?;
+        if answer
+            .state
+            .as_deref()
+            .is_some_and(|state| state != request.state())
+        {
+            return Err(LoginError::StateMismatch);
+        }
+        let tokens = Exchange {
+            token_url: &self.token_url,
+            client_id: &self.client_id,
+            client_secret: self.client_secret.as_deref(),
+            redirect_uri: &self.redirect_uri,
+            code: &answer.code,
+            verifier: &verifier,
+        }
+        .send(&self.client)
+        .await?;
+        self.store.put(&tokens).map_err(LoginError::Store)?;
+
+        let missing: Vec<String> = required
+            .iter()
+            .filter(|wanted| {
+                let name = base_scope_name(wanted);
+                !tokens
+                    .iter()
+                    .any(|t| t.scope.split_whitespace().any(|granted| granted == name))
+            })
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            return Err(LoginError::MissingScope { scopes: missing });
+        }
+        let token = tokens
+            .iter()
+            .find(|t| t.resource_server == resource_server)
+            .ok_or(LoginError::MissingToken { resource_server })?;
+        bearer(token)
+    }
+}
+
+fn bearer(token: &Token) -> Result<Credentials, LoginError> {
+    Credentials::bearer(token.access_token()).map_err(|_| LoginError::InvalidResponse {
+        status: 200,
+        reason: "the access token cannot go in a header".into(),
+    })
+}
+
+impl<C, B, P, T> Reauthenticator for Login<C, P, T>
+where
+    C: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone + Send + Sync + 'static,
+    C::Future: Send,
+    C::Error: Into<BoxError>,
+    B: Body + Send,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+    P: Prompt,
+    T: TokenStore,
+{
+    type Error = LoginError;
+
+    fn reauthenticate(
+        &self,
+        cx: ReauthContext,
+    ) -> impl Future<Output = Result<Credentials, LoginError>> + Send {
+        self.login(cx)
+    }
+}
+
+impl<C, P: fmt::Debug, T: fmt::Debug> fmt::Debug for Login<C, P, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Login")
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("authorize_url", &self.authorize_url)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("scopes", &self.scopes)
+            .field("prompt", &self.prompt)
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: fmt::Debug, T: fmt::Debug> fmt::Debug for LoginBuilder<P, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginBuilder")
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}

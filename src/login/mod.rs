@@ -1,0 +1,62 @@
+//! A real [`Reauthenticator`](crate::redrive::Reauthenticator): OAuth2
+//! authorization code with PKCE, shaped by the GARE.
+//!
+//! ```no_run
+//! use bytes::Bytes;
+//! use http_body_util::Full;
+//! use hyper_util::client::legacy::Client;
+//! use hyper_util::rt::TokioExecutor;
+//! use tower::ServiceBuilder;
+//! use tower_gare::login::{JsonFileTokenStore, Login, LoopbackPrompt};
+//! use tower_gare::redrive::GareRedriveLayer;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // One client for the token exchange, the same kind for the API calls.
+//! let http: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+//! let login = Login::builder(std::env::var("GLOBUS_CLIENT_ID")?)
+//!     .scopes(["openid", "urn:globus:auth:scope:transfer.api.globus.org:all"])
+//!     .prompt(LoopbackPrompt::bind(0)?)
+//!     .token_store(JsonFileTokenStore::new("tokens.json"))
+//!     .build(http.clone())?;
+//! let client = ServiceBuilder::new()
+//!     .layer(GareRedriveLayer::new(login))
+//!     .service(http);
+//! # let _ = client; Ok(()) }
+//! ```
+//!
+//! What a login sends, from the GARE:
+//! - `scope`: the GARE's `required_scopes` merged with the login's own
+//!   scopes (bracket-aware, no duplicates, see [`scopes`](crate::scopes));
+//! - `session_required_identities`, `session_required_single_domain`,
+//!   `session_required_policies` (comma-joined; empty lists left out),
+//!   `session_required_mfa=true`, `session_message`;
+//! - `prompt`: the GARE's, or `login` when it has session requirements;
+//! - from a `WWW-Authenticate` challenge: `acr_values`, `max_age`, `claims`.
+//!
+//! Globus Auth is found as the Python SDK finds it ([`environment`]):
+//! `GLOBUS_SDK_ENVIRONMENT` picks the environment and
+//! `GLOBUS_SDK_SERVICE_URL_AUTH` overrides the URL.
+
+mod authorize;
+mod cli;
+pub mod environment;
+mod error;
+mod exchange;
+mod login;
+mod loopback;
+mod prompt;
+mod resource;
+mod sanitize;
+mod store;
+mod token;
+
+pub use authorize::AuthorizeRequest;
+pub use cli::CommandLinePrompt;
+pub use error::LoginError;
+pub use login::{Login, LoginBuilder, LoginConfigError};
+pub use loopback::LoopbackPrompt;
+pub use prompt::{AuthorizationResponse, Prompt};
+pub use resource::ResourceServers;
+pub use sanitize::sanitize_for_terminal;
+pub use store::{JsonFileTokenStore, MemoryTokenStore, TokenStore};
+pub use token::Token;

@@ -1,0 +1,79 @@
+//! How the user is shown the authorize URL and how the code comes back.
+
+use std::fmt;
+use std::future::Future;
+
+use super::{AuthorizeRequest, LoginError};
+
+/// What came back from the authorization server: a code, and the state if
+/// the prompt saw it (a pasted code has none).
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthorizationResponse {
+    /// The authorization code. A short-lived secret.
+    pub code: String,
+    /// The `state` the redirect carried, if the prompt saw the redirect.
+    pub state: Option<String>,
+}
+
+impl AuthorizationResponse {
+    /// Reads a redirect's query string: `code` and `state`, or the server's
+    /// `error` and `error_description`.
+    ///
+    /// ```
+    /// use tower_gare::login::{AuthorizationResponse, LoginError};
+    ///
+    /// let ok = AuthorizationResponse::from_query("code=abc&state=xyz").unwrap();
+    /// assert_eq!((ok.code.as_str(), ok.state.as_deref()), ("abc", Some("xyz")));
+    /// let refused = AuthorizationResponse::from_query("error=access_denied&error_description=no+thanks");
+    /// assert!(matches!(refused, Err(LoginError::Refused { error, .. }) if error == "access_denied"));
+    /// ```
+    pub fn from_query(query: &str) -> Result<AuthorizationResponse, LoginError> {
+        let mut code = None;
+        let mut state = None;
+        let mut error = None;
+        let mut description = None;
+        for (key, value) in form_urlencoded::parse(query.trim_start_matches('?').as_bytes()) {
+            match &*key {
+                "code" => code = Some(value.into_owned()),
+                "state" => state = Some(value.into_owned()),
+                "error" => error = Some(value.into_owned()),
+                "error_description" => description = Some(value.into_owned()),
+                _ => {}
+            }
+        }
+        if let Some(error) = error {
+            return Err(LoginError::Refused { error, description });
+        }
+        match code.filter(|c| !c.is_empty()) {
+            Some(code) => Ok(AuthorizationResponse { code, state }),
+            None => Err(LoginError::Cancelled),
+        }
+    }
+}
+
+impl fmt::Debug for AuthorizationResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthorizationResponse")
+            .field("code", &"<redacted>")
+            .field("state_present", &self.state.is_some())
+            .finish()
+    }
+}
+
+/// Shows the user an authorize request and brings back the code:
+/// [`CommandLinePrompt`](super::CommandLinePrompt) (paste the code),
+/// [`LoopbackPrompt`](super::LoopbackPrompt) (a redirect to 127.0.0.1), or
+/// your own (a GUI, a headless test).
+pub trait Prompt: Send + Sync + 'static {
+    /// The redirect URI this prompt listens on, if it decides it (a loopback
+    /// prompt does); otherwise the login's configured one is used.
+    fn redirect_uri(&self) -> Option<String> {
+        None
+    }
+
+    /// Shows `request` to the user and waits for the authorization server's answer.
+    fn authorize(
+        &self,
+        request: &AuthorizeRequest,
+    ) -> impl Future<Output = Result<AuthorizationResponse, LoginError>> + Send;
+}

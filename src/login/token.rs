@@ -1,0 +1,141 @@
+//! Tokens, as Globus Auth's token responses give them.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Map, Value};
+
+use super::LoginError;
+
+/// An access token for one resource server. `Debug` never shows the token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token {
+    /// The service the token is for (`transfer.api.globus.org`, ...).
+    pub resource_server: String,
+    /// The scopes granted, space-separated as the server sent them.
+    pub scope: String,
+    /// When it expires, if the server said.
+    pub expires_at: Option<SystemTime>,
+    access_token: String,
+}
+
+/// Tokens are not used in their last 30 seconds: a request made with one
+/// must still reach the server before it expires.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(30);
+
+impl Token {
+    /// A token; `expires_at` `None` means "the server did not say".
+    pub fn new(
+        resource_server: impl Into<String>,
+        access_token: impl Into<String>,
+        scope: impl Into<String>,
+        expires_at: Option<SystemTime>,
+    ) -> Self {
+        Token {
+            resource_server: resource_server.into(),
+            access_token: access_token.into(),
+            scope: scope.into(),
+            expires_at,
+        }
+    }
+
+    /// The secret itself. For building credentials; never log it.
+    pub fn access_token(&self) -> &str {
+        &self.access_token
+    }
+
+    /// Whether the token is expired (or will be within 30 seconds) at `now`.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use tower_gare::login::Token;
+    ///
+    /// let now = SystemTime::now();
+    /// assert!(Token::new("rs", "t", "s", Some(now + Duration::from_secs(10))).is_expired(now));
+    /// assert!(!Token::new("rs", "t", "s", Some(now + Duration::from_secs(3600))).is_expired(now));
+    /// assert!(!Token::new("rs", "t", "s", None).is_expired(now));
+    /// ```
+    pub fn is_expired(&self, now: SystemTime) -> bool {
+        self.expires_at.is_some_and(|at| at <= now + EXPIRY_MARGIN)
+    }
+
+    /// Whether every scope in `scopes` was granted with this token
+    /// (compared by name; dependent scopes in brackets are not listed in a
+    /// token's `scope`).
+    pub fn grants(&self, scopes: &[String]) -> bool {
+        scopes.iter().all(|wanted| {
+            let name = base_scope_name(wanted);
+            self.scope.split_whitespace().any(|granted| granted == name)
+        })
+    }
+}
+
+/// `a[b c]` → `a`.
+pub(crate) fn base_scope_name(scope: &str) -> &str {
+    let scope = scope.trim().trim_start_matches('*');
+    scope.split('[').next().unwrap_or(scope)
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Token")
+            .field("resource_server", &self.resource_server)
+            .field("scope", &self.scope)
+            .field("expires_at", &self.expires_at)
+            .field("access_token", &"<redacted>")
+            .finish()
+    }
+}
+
+fn one_token(doc: &Map<String, Value>, now: SystemTime) -> Result<Token, String> {
+    let text = |key: &str| doc.get(key).and_then(Value::as_str);
+    let access_token = text("access_token").ok_or("no access_token")?;
+    let resource_server = text("resource_server").ok_or("no resource_server")?;
+    let expires_at = doc
+        .get("expires_in")
+        .and_then(Value::as_u64)
+        .map(|seconds| now + Duration::from_secs(seconds));
+    Ok(Token::new(
+        resource_server,
+        access_token,
+        text("scope").unwrap_or_default(),
+        expires_at,
+    ))
+}
+
+/// The tokens of a Globus token response: the top-level one and each of
+/// `other_tokens`.
+pub(crate) fn parse_token_response(
+    status: u16,
+    body: &[u8],
+    now: SystemTime,
+) -> Result<Vec<Token>, LoginError> {
+    let invalid = |reason: String| LoginError::InvalidResponse { status, reason };
+    let doc: Value =
+        serde_json::from_slice(body).map_err(|e| invalid(format!("not JSON ({e})")))?;
+    let doc = doc
+        .as_object()
+        .ok_or_else(|| invalid("not a JSON object".into()))?;
+    if let Some(error) = doc.get("error").and_then(Value::as_str) {
+        return Err(LoginError::Refused {
+            error: error.to_owned(),
+            description: doc
+                .get("error_description")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        });
+    }
+    if !(200..300).contains(&status) {
+        return Err(invalid("an error status without an OAuth2 error".into()));
+    }
+    let mut tokens = vec![one_token(doc, now).map_err(|e| invalid(e.to_owned()))?];
+    if let Some(others) = doc.get("other_tokens").and_then(Value::as_array) {
+        for other in others {
+            let other = other
+                .as_object()
+                .ok_or_else(|| invalid("an other_tokens entry is not an object".into()))?;
+            tokens.push(one_token(other, now).map_err(|e| invalid(format!("other_tokens: {e}")))?);
+        }
+    }
+    Ok(tokens)
+}

@@ -1,0 +1,278 @@
+//! fauxbus, the wire-level fake of Globus (`pip install fauxbus==0.4.0`), as
+//! a test fixture: started on a free loopback port, signed into headlessly,
+//! stopped when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use serde_json::{json, Value};
+use tower_gare::login::{AuthorizationResponse, AuthorizeRequest, LoginError, Prompt};
+
+pub const ACCOUNT: &str = "b0c0a0d0-0000-4000-8000-00000000a11c";
+pub const CLIENT_ID: &str = "c11e0700-0000-4000-8000-0000000c11e0";
+pub const CLIENT_SECRET: &str = "fauxbus-test-secret";
+pub const REDIRECT_URI: &str = "http://127.0.0.1:8765/callback";
+pub const GROUPS_SCOPE: &str =
+    "urn:globus:auth:scope:groups.api.globus.org:view_my_groups_and_memberships";
+pub const TRANSFER_SCOPE: &str = "urn:globus:auth:scope:transfer.api.globus.org:all";
+
+pub type Http = Client<HttpConnector, Full<Bytes>>;
+
+pub fn http() -> Http {
+    Client::builder(hyper_util::rt::TokioExecutor::new()).build_http()
+}
+
+pub struct Fauxbus {
+    child: Child,
+    pub base: String,
+    _dir: TempDir,
+}
+
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn binary() -> Option<String> {
+    if let Ok(path) = std::env::var("FAUXBUS") {
+        return Some(path);
+    }
+    let found = Command::new("fauxbus")
+        .arg("--help")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    found.ok().map(|_| "fauxbus".to_owned())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Fauxbus {
+    /// A fresh fauxbus, or `None` (with a message) when it is not
+    /// installed; with `REQUIRE_FAUXBUS=1` a missing fauxbus fails the test.
+    pub fn start(test: &str) -> Option<Fauxbus> {
+        let Some(bin) = binary() else {
+            if std::env::var("REQUIRE_FAUXBUS").is_ok_and(|v| v == "1") {
+                panic!(
+                    "REQUIRE_FAUXBUS=1 but fauxbus is not installed (set FAUXBUS=/path/to/fauxbus)"
+                );
+            }
+            eprintln!("SKIPPED {test}: fauxbus is not installed (pip install fauxbus==0.4.0; set FAUXBUS=...)");
+            return None;
+        };
+        let dir = std::env::temp_dir().join(format!(
+            "tower-gare-fauxbus-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let dir = TempDir(dir);
+        for _attempt in 0..5 {
+            let port = free_port();
+            let base = format!("http://127.0.0.1:{port}");
+            let mut seed: Value =
+                serde_json::from_str(include_str!("../data/fauxbus_seed.json")).unwrap();
+            seed["oidc"]["issuer"] = json!(base);
+            let seed_path = dir.0.join("seed.json");
+            std::fs::write(&seed_path, seed.to_string()).unwrap();
+            let mut child = Command::new(&bin)
+                .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
+                .arg("--seed")
+                .arg(&seed_path)
+                .args(["--issuer", &base, "--require-issued-tokens"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+            let stderr = child.stderr.take().unwrap();
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if line.contains("listening on") {
+                        let _ = tx.send(());
+                    }
+                }
+            });
+            if rx.recv_timeout(Duration::from_secs(20)).is_ok() {
+                return Some(Fauxbus {
+                    child,
+                    base,
+                    _dir: dir,
+                });
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("fauxbus did not start");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Arms a failure rule (see fauxbus's README).
+    pub async fn arm(&self, rule: Value) {
+        let response = post_json(&http(), &self.url("/_fauxbus/failures"), &rule, None).await;
+        assert!(response.0.is_success(), "arming {rule}: {:?}", response);
+    }
+}
+
+impl Drop for Fauxbus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn send(http: &Http, request: Request<Full<Bytes>>) -> (StatusCode, http::HeaderMap, Bytes) {
+    let response = http.request(request).await.expect("fauxbus answers");
+    let (parts, body) = response.into_parts();
+    (
+        parts.status,
+        parts.headers,
+        body.collect().await.unwrap().to_bytes(),
+    )
+}
+
+async fn post_json(
+    http: &Http,
+    url: &str,
+    doc: &Value,
+    cookie: Option<&str>,
+) -> (StatusCode, http::HeaderMap, Bytes) {
+    let mut request = Request::post(url).header("content-type", "application/json");
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    send(
+        http,
+        request
+            .body(Full::new(Bytes::from(doc.to_string())))
+            .unwrap(),
+    )
+    .await
+}
+
+/// Signs in as `ACCOUNT` without a browser, and records every authorize URL.
+#[derive(Clone)]
+pub struct HeadlessPrompt {
+    pub base: String,
+    pub urls: Arc<Mutex<Vec<String>>>,
+    /// Replace the code before handing it back (to provoke `invalid_grant`).
+    pub bad_code: bool,
+}
+
+impl HeadlessPrompt {
+    pub fn new(fauxbus: &Fauxbus) -> Self {
+        HeadlessPrompt {
+            base: fauxbus.base.clone(),
+            urls: Arc::default(),
+            bad_code: false,
+        }
+    }
+
+    pub fn last_url(&self) -> String {
+        self.urls
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("a login happened")
+    }
+
+    pub fn logins(&self) -> usize {
+        self.urls.lock().unwrap().len()
+    }
+}
+
+fn location(headers: &http::HeaderMap) -> String {
+    headers
+        .get("location")
+        .expect("a redirect")
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+impl Prompt for HeadlessPrompt {
+    async fn authorize(
+        &self,
+        request: &AuthorizeRequest,
+    ) -> Result<AuthorizationResponse, LoginError> {
+        self.urls.lock().unwrap().push(request.url().to_owned());
+        let http = http();
+        let (status, headers, body) = post_json(
+            &http,
+            &format!("{}/_fauxbus/auth/session", self.base),
+            &json!({"account": ACCOUNT}),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "session: {body:?}");
+        let cookie = headers["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+
+        let authorize = Request::get(request.url())
+            .header("cookie", &cookie)
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let (status, headers, body) = send(&http, authorize).await;
+        assert_eq!(status, 302, "authorize: {body:?}");
+        let mut next = location(&headers);
+        if next.starts_with("/_fauxbus/auth/login") {
+            // prompt=login: complete the login page.
+            let id = next
+                .split_once("request=")
+                .unwrap()
+                .1
+                .split('&')
+                .next()
+                .unwrap()
+                .to_owned();
+            let form = form_urlencoded::Serializer::new(String::new())
+                .append_pair("request", &id)
+                .append_pair("account", ACCOUNT)
+                .finish();
+            let login = Request::post(format!("{}/_fauxbus/auth/login", self.base))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("cookie", &cookie)
+                .body(Full::new(Bytes::from(form)))
+                .unwrap();
+            let (status, headers, body) = send(&http, login).await;
+            assert_eq!(status, 302, "login page: {body:?}");
+            next = location(&headers);
+        }
+        assert!(
+            next.starts_with(request.redirect_uri()),
+            "redirected to {next}"
+        );
+        let query = next.split_once('?').map(|(_, q)| q).unwrap_or("");
+        let mut answer = AuthorizationResponse::from_query(query)?;
+        if self.bad_code {
+            answer.code = "not-a-code-fauxbus-issued".into();
+        }
+        Ok(answer)
+    }
+}
