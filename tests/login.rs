@@ -712,3 +712,16 @@ fn service_urls_follow_the_environment_variables() {
         "https://groups.api.staging.globuscs.info/"
     );
 }
+
+#[tokio::test]
+async fn credentials_for_a_first_request_log_in_once_then_come_from_the_store() {
+    let s = setup();
+    let login = s.login(StatusCode::OK, tokens_response());
+    let uri = Uri::from_static("https://transfer.api.globus.org/v0.10/task_list");
+    let first = login.credentials_for(&uri).await.unwrap();
+    assert_eq!(first, Credentials::bearer("transfer-token").unwrap());
+    assert_eq!(s.prompt.last().param("scope"), Some("openid email"));
+    let again = login.credentials_for(&uri).await.unwrap();
+    assert_eq!(again, first);
+    assert_eq!(s.prompt.count(), 1);
+}

@@ -240,6 +240,29 @@ impl<C, P: Prompt, T: TokenStore> Login<C, P, T> {
         }))
     }
 
+    /// Credentials for a request to `uri` before any GARE: a stored token
+    /// of its resource server, or a login for the configured scopes. For a
+    /// program's first request, which has no token yet (a request without
+    /// one gets a plain 401, not a GARE).
+    pub async fn credentials_for<B>(&self, uri: &Uri) -> Result<Credentials, LoginError>
+    where
+        C: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone + Send + Sync + 'static,
+        C::Future: Send,
+        C::Error: Into<BoxError>,
+        B: Body + Send,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        let gare = crate::gare::Gare::new("LoginRequired", Default::default());
+        let cx = ReauthContext::new(
+            gare,
+            http::Method::GET,
+            uri.clone(),
+            http::StatusCode::UNAUTHORIZED,
+        );
+        self.login(cx).await
+    }
+
     async fn login<B>(&self, cx: ReauthContext) -> Result<Credentials, LoginError>
     where
         C: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone + Send + Sync + 'static,
