@@ -98,5 +98,45 @@ fn to_response(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, reference_vectors, not_gares, to_response);
+fn challenges(c: &mut Criterion) {
+    let typical: &[(&str, &str)] = &[
+        (
+            "insufficient_scope",
+            r#"Bearer realm="example", error="insufficient_scope", scope="files:read files:write""#,
+        ),
+        (
+            "step_up",
+            r#"Bearer error="insufficient_user_authentication", error_description="A different authentication level is required", acr_values="myACR", max_age=300"#,
+        ),
+        (
+            "claims",
+            r#"Bearer realm="", authorization_uri=https://login.microsoftonline.com/common/oauth2/authorize, client_id="00000003-0000-0000-c000-000000000000", error="insufficient_claims", claims="eyJhY2Nlc3NfdG9rZW4iOnsiYWNycyI6eyJlc3NlbnRpYWwiOnRydWUsInZhbHVlIjoiY3AxIn19fQ==""#,
+        ),
+        (
+            "no_requirement",
+            r#"Negotiate YIIC3gYGKwYBBQUCoII=, Bearer realm="""#,
+        ),
+    ];
+    let mut group = c.benchmark_group("challenge");
+    for (name, value) in typical {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("www-authenticate", http::HeaderValue::from_static(value));
+        group.bench_function(*name, |b| {
+            b.iter(|| black_box(tower_gare::challenge::from_headers(black_box(&headers))))
+        });
+    }
+    let empty = http::HeaderMap::new();
+    group.bench_function("no_header", |b| {
+        b.iter(|| black_box(tower_gare::challenge::from_headers(black_box(&empty))))
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    reference_vectors,
+    not_gares,
+    to_response,
+    challenges
+);
 criterion_main!(benches);

@@ -3,6 +3,7 @@
 #![deny(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![forbid(unsafe_code)]
 
+pub mod challenge;
 pub mod gare;
 #[cfg(feature = "login")]
 pub mod login;

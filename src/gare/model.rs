@@ -191,6 +191,31 @@ impl Gare {
     }
 }
 
+/// Step-up details a `WWW-Authenticate` challenge brings (see
+/// [`challenge`](crate::challenge)), kept in `extra` and read here typed.
+impl Gare {
+    /// The `acr_values` of a step-up challenge (RFC 9470): the
+    /// authentication context classes the server wants, space-separated.
+    pub fn acr_values(&self) -> Option<&str> {
+        self.extra.get("acr_values").and_then(Value::as_str)
+    }
+
+    /// The `max_age` of a step-up challenge: the most seconds since the
+    /// user's last active authentication the server accepts.
+    pub fn max_age(&self) -> Option<u64> {
+        match self.extra.get("max_age")? {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// The decoded `claims` of a claims challenge (a JSON object).
+    pub fn claims(&self) -> Option<&Value> {
+        self.extra.get("claims").filter(|c| c.is_object())
+    }
+}
+
 /// Serializes as [`Gare::to_value`]`(true)`.
 impl serde::Serialize for Gare {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

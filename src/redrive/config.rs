@@ -14,6 +14,7 @@ pub(crate) struct Config {
     pub(crate) triggers: Vec<StatusCode>,
     pub(crate) response_cap: usize,
     pub(crate) replay_cap: usize,
+    pub(crate) header_challenges: bool,
 }
 
 impl Default for Config {
@@ -28,6 +29,7 @@ impl Default for Config {
             ],
             response_cap: DEFAULT_RESPONSE_CAP,
             replay_cap: super::DEFAULT_REPLAY_CAP,
+            header_challenges: true,
         }
     }
 }

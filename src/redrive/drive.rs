@@ -9,10 +9,12 @@ use http::{Extensions, HeaderMap, Method, Request, Response, StatusCode, Uri, Ve
 use http_body::Body;
 use tower_service::Service;
 
-use super::config::Setup;
+use super::config::{Config, Setup};
 use super::engine::{Role, Ticket};
 use super::inspect::{inspect, Verdict};
 use super::{ReauthContext, Reauthenticator, RedriveBody, RedriveOutcome, Replayable};
+use crate::challenge;
+use crate::gare::Gare;
 
 /// What is kept of a request to send it again.
 pub(crate) struct ReplayRequest<B> {
@@ -51,7 +53,7 @@ pub(crate) struct Retry<S, R, B> {
 /// Hands the response back with what the layer found and did.
 fn finish<B>(
     mut response: Response<B>,
-    gare: Option<crate::gare::Gare>,
+    gare: Option<Gare>,
     outcome: RedriveOutcome,
 ) -> Response<B> {
     if let Some(gare) = gare {
@@ -64,6 +66,26 @@ fn finish<B>(
 impl<S, R, B> Retry<S, R, B> {
     pub(crate) fn triggers(&self, status: StatusCode) -> bool {
         self.setup.config.triggers(status)
+    }
+}
+
+/// The response's requirement: the body GARE, the header challenge's, or
+/// both merged; or why there is none.
+fn requirement_of(
+    config: &Config,
+    headers: &HeaderMap,
+    verdict: Verdict,
+) -> Result<Gare, RedriveOutcome> {
+    let header = if config.header_challenges {
+        challenge::from_headers(headers)
+    } else {
+        None
+    };
+    match (verdict, header) {
+        (Verdict::Gare(body), Some(header)) => Ok(challenge::merge(body, header)),
+        (Verdict::Gare(body), None) => Ok(body),
+        (Verdict::Not(_), Some(header)) => Ok(header),
+        (Verdict::Not(outcome), None) => Err(outcome),
     }
 }
 
@@ -81,10 +103,11 @@ where
     ) -> Result<Response<RedriveBody<ResBody>>, S::Error> {
         let (parts, body) = response.into_parts();
         let (body, verdict) = inspect(&parts.headers, body, self.setup.config.response_cap).await;
+        let requirement = requirement_of(&self.setup.config, &parts.headers, verdict);
         let original = Response::from_parts(parts, body);
-        let gare = match verdict {
-            Verdict::Gare(gare) => gare,
-            Verdict::Not(outcome) => {
+        let gare = match requirement {
+            Ok(gare) => gare,
+            Err(outcome) => {
                 trace_decision(&self.replay.uri, "not redriven", &outcome);
                 return Ok(finish(original, None, outcome));
             }
@@ -142,10 +165,7 @@ where
             ));
         }
         let (body, verdict) = inspect(&parts.headers, body, self.setup.config.response_cap).await;
-        let gare = match verdict {
-            Verdict::Gare(gare) => Some(gare),
-            Verdict::Not(_) => None,
-        };
+        let gare = requirement_of(&self.setup.config, &parts.headers, verdict).ok();
         Ok(finish(Response::from_parts(parts, body), gare, outcome))
     }
 }

@@ -70,6 +70,15 @@ impl<R: Reauthenticator> GareRedriveLayer<R> {
         self
     }
 
+    /// Whether `WWW-Authenticate` challenges (`insufficient_scope`, step-up,
+    /// claims) count as requirements too (default: yes). The body GARE is
+    /// read first; when both are present they are merged (see
+    /// [`challenge::merge`](crate::challenge::merge)).
+    pub fn header_challenges(mut self, enabled: bool) -> Self {
+        Arc::make_mut(&mut self.config).header_challenges = enabled;
+        self
+    }
+
     /// Forgets every credential learned so far; later requests go out as
     /// their callers made them.
     pub fn forget_credentials(&self) {
@@ -104,6 +113,7 @@ impl<R> fmt::Debug for GareRedriveLayer<R> {
             .field("trigger_statuses", &self.config.triggers)
             .field("response_cap", &self.config.response_cap)
             .field("replay_cap", &self.config.replay_cap)
+            .field("header_challenges", &self.config.header_challenges)
             .finish_non_exhaustive()
     }
 }
