@@ -44,6 +44,8 @@ mod parse;
 pub use normalize::to_gare;
 pub use parse::{parse, parse_all, Challenge};
 
+use std::ops::ControlFlow;
+
 use crate::gare::Gare;
 use crate::scopes;
 
@@ -62,10 +64,24 @@ use crate::scopes;
 /// assert_eq!(gare.authorization_parameters.required_scopes.unwrap(), ["files:read", "files:write"]);
 /// ```
 pub fn from_headers(headers: &http::HeaderMap) -> Option<Gare> {
-    if !headers.contains_key(http::header::WWW_AUTHENTICATE) {
-        return None;
-    }
-    parse_all(headers).iter().find_map(to_gare)
+    headers
+        .get_all(http::header::WWW_AUTHENTICATE)
+        .iter()
+        // Every requirement names an `error`: a field without the word
+        // cannot hold one, and is not parsed.
+        .filter(|value| mentions_error(value.as_bytes()))
+        .find_map(|value| {
+            parse::visit(value.as_bytes(), |challenge| {
+                match normalize::raw_to_gare(&challenge) {
+                    Some(gare) => ControlFlow::Break(gare),
+                    None => ControlFlow::Continue(()),
+                }
+            })
+        })
+}
+
+fn mentions_error(value: &[u8]) -> bool {
+    value.windows(5).any(|w| w.eq_ignore_ascii_case(b"error"))
 }
 
 /// `body` completed from `header`: scopes merged, a missing prompt and

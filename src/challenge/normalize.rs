@@ -4,6 +4,7 @@ use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
+use super::parse::RawChallenge;
 use super::Challenge;
 use crate::gare::{AuthorizationParameters, Gare};
 use crate::scopes;
@@ -21,7 +22,19 @@ const CONSUMED: [&str; 4] = ["error", "scope", "claims", "error_description"];
 /// The requirement a Bearer or DPoP challenge carries, or `None`: no error
 /// code, another error (`invalid_token` says "log in again", not "log in
 /// differently"), or another scheme.
+///
+/// ```
+/// use tower_gare::challenge::{parse, to_gare};
+///
+/// let challenges = parse(br#"Bearer error="insufficient_scope", scope="read""#);
+/// assert_eq!(to_gare(&challenges[0]).unwrap().code, "insufficient_scope");
+/// assert!(to_gare(&parse(br#"Bearer error="invalid_token""#)[0]).is_none());
+/// ```
 pub fn to_gare(challenge: &Challenge) -> Option<Gare> {
+    raw_to_gare(&RawChallenge::from(challenge))
+}
+
+pub(crate) fn raw_to_gare(challenge: &RawChallenge<'_>) -> Option<Gare> {
     if !(challenge.is_scheme("Bearer") || challenge.is_scheme("DPoP")) {
         return None;
     }
@@ -42,11 +55,13 @@ pub fn to_gare(challenge: &Challenge) -> Option<Gare> {
         ..Default::default()
     };
     let mut extra = Map::new();
-    for (name, value) in challenge.params() {
-        if CONSUMED.contains(&name) || extra.contains_key(name) {
+    for (name, value) in &challenge.params {
+        let name = name.to_ascii_lowercase();
+        if CONSUMED.contains(&name.as_str()) || extra.contains_key(&name) {
             continue;
         }
-        let value = match name {
+        let value: &str = value;
+        let value = match name.as_str() {
             "max_age" => value
                 .trim()
                 .parse::<u64>()
@@ -54,7 +69,7 @@ pub fn to_gare(challenge: &Challenge) -> Option<Gare> {
                 .unwrap_or_else(|_| Value::from(value)),
             _ => Value::from(value),
         };
-        extra.insert(name.to_owned(), value);
+        extra.insert(name, value);
     }
     if let Some(claims) = challenge.param("claims") {
         extra.insert("claims".to_owned(), decode_claims(claims));
@@ -72,6 +87,9 @@ pub fn to_gare(challenge: &Challenge) -> Option<Gare> {
 /// brackets, so the scopes parser splits, and plain whitespace splitting is
 /// the fallback for a string it rejects.
 fn split_scopes(scope: &str) -> Vec<String> {
+    if !scope.contains(['[', ']', '*']) {
+        return scope.split_whitespace().map(str::to_owned).collect();
+    }
     match scopes::parse(scope) {
         Ok(parsed) => parsed.iter().map(ToString::to_string).collect(),
         Err(_) => scope.split_whitespace().map(str::to_owned).collect(),

@@ -1,7 +1,9 @@
 //! `WWW-Authenticate` parsing (RFC 9110 §11.6.1), lenient where real
 //! servers are sloppy.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::ops::ControlFlow;
 
 /// One challenge of a `WWW-Authenticate` field: a scheme and either a
 /// `token68` or auth-params.
@@ -105,8 +107,16 @@ impl<'a> Cursor<'a> {
     }
 
     /// A quoted-string after its opening quote: escapes undone; an
-    /// unterminated one runs to the end of the field.
-    fn quoted(&mut self) -> String {
+    /// unterminated one runs to the end of the field. Borrowed unless it
+    /// holds an escape or invalid UTF-8.
+    fn quoted(&mut self) -> Cow<'a, str> {
+        let start = self.at;
+        let plain = self.take_while(|b| b != b'"' && b != b'\\');
+        if self.peek() != Some(b'\\') {
+            self.at += usize::from(self.peek() == Some(b'"'));
+            return String::from_utf8_lossy(plain);
+        }
+        self.at = start;
         let mut out = Vec::new();
         while let Some(b) = self.peek() {
             self.at += 1;
@@ -121,15 +131,14 @@ impl<'a> Cursor<'a> {
                 b => out.push(b),
             }
         }
-        String::from_utf8_lossy(&out).into_owned()
+        Cow::Owned(String::from_utf8_lossy(&out).into_owned())
     }
 
     /// An unquoted value. RFC 9110 says a token; servers send more (Microsoft
     /// Graph: `authorization_uri=https://login.microsoftonline.com/...`), so
     /// anything up to a comma or whitespace is taken.
-    fn bare_value(&mut self) -> String {
-        let value = self.take_while(|b| b != b',' && !is_ows(b));
-        String::from_utf8_lossy(value).into_owned()
+    fn bare_value(&mut self) -> Cow<'a, str> {
+        String::from_utf8_lossy(self.take_while(|b| b != b',' && !is_ows(b)))
     }
 
     /// At `name BWS "=" BWS value`? Not at a token68 (`abc=` then a comma
@@ -172,6 +181,104 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// A challenge as it lies in the header: borrowed wherever it can be, so
+/// looking for a requirement allocates only for the challenge that has one.
+pub(crate) struct RawChallenge<'a> {
+    pub(crate) scheme: &'a str,
+    pub(crate) token68: Option<&'a str>,
+    pub(crate) params: Vec<(&'a str, Cow<'a, str>)>,
+}
+
+impl RawChallenge<'_> {
+    pub(crate) fn is_scheme(&self, scheme: &str) -> bool {
+        self.scheme.eq_ignore_ascii_case(scheme)
+    }
+
+    pub(crate) fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| &**v)
+    }
+}
+
+impl<'a> From<&'a Challenge> for RawChallenge<'a> {
+    fn from(challenge: &'a Challenge) -> Self {
+        RawChallenge {
+            scheme: &challenge.scheme,
+            token68: challenge.token68.as_deref(),
+            params: challenge
+                .params
+                .iter()
+                .map(|(n, v)| (n.as_str(), Cow::Borrowed(v.as_str())))
+                .collect(),
+        }
+    }
+}
+
+/// `tchar`s are ASCII, so a run of them is always a `str`.
+fn ascii(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).unwrap_or_default()
+}
+
+/// Calls `visit` with each challenge of one field value, in order, until it
+/// says stop. Never fails: what cannot be read is skipped, and the work is
+/// linear in the length of the value.
+pub(crate) fn visit<'a, T>(
+    value: &'a [u8],
+    mut visit: impl FnMut(RawChallenge<'a>) -> ControlFlow<T>,
+) -> Option<T> {
+    let mut cursor = Cursor {
+        bytes: value,
+        at: 0,
+    };
+    loop {
+        cursor.skip_ows_and_commas();
+        cursor.peek()?;
+        let scheme = cursor.take_while(is_tchar);
+        if scheme.is_empty() {
+            // Not a challenge: skip to the next comma.
+            cursor.at += 1;
+            cursor.take_while(|b| b != b',');
+            continue;
+        }
+        let mut challenge = RawChallenge {
+            scheme: ascii(scheme),
+            token68: None,
+            params: Vec::new(),
+        };
+        cursor.skip_ows();
+        if !cursor.at_param() {
+            if let Some(len) = cursor.token68_len() {
+                challenge.token68 = Some(ascii(&value[cursor.at..cursor.at + len]));
+                cursor.at += len;
+            }
+        }
+        // auth-params, comma-separated, until something that is not one
+        // (the next challenge's scheme) or the end.
+        loop {
+            cursor.skip_ows_and_commas();
+            if challenge.token68.is_some() || !cursor.at_param() {
+                break;
+            }
+            let name = ascii(cursor.take_while(is_tchar));
+            cursor.skip_ows();
+            cursor.at += 1; // the '='
+            cursor.skip_ows();
+            let value = if cursor.peek() == Some(b'"') {
+                cursor.at += 1;
+                cursor.quoted()
+            } else {
+                cursor.bare_value()
+            };
+            challenge.params.push((name, value));
+        }
+        if let ControlFlow::Break(found) = visit(challenge) {
+            return Some(found);
+        }
+    }
+}
+
 /// Parses one `WWW-Authenticate` field value into its challenges. Never
 /// fails: what cannot be read is skipped, and the work is linear in the
 /// length of the value.
@@ -185,58 +292,19 @@ impl<'a> Cursor<'a> {
 /// assert_eq!(c[1].param("realm"), Some(""));
 /// ```
 pub fn parse(value: &[u8]) -> Vec<Challenge> {
-    let mut cursor = Cursor {
-        bytes: value,
-        at: 0,
-    };
     let mut challenges = Vec::new();
-    loop {
-        cursor.skip_ows_and_commas();
-        if cursor.peek().is_none() {
-            break;
-        }
-        let scheme = cursor.take_while(is_tchar);
-        if scheme.is_empty() {
-            // Not a challenge: skip to the next comma.
-            cursor.at += 1;
-            cursor.take_while(|b| b != b',');
-            continue;
-        }
-        let mut challenge = Challenge {
-            scheme: String::from_utf8_lossy(scheme).into_owned(),
-            token68: None,
-            params: Vec::new(),
-        };
-        cursor.skip_ows();
-        if !cursor.at_param() {
-            if let Some(len) = cursor.token68_len() {
-                let token = &value[cursor.at..cursor.at + len];
-                challenge.token68 = Some(String::from_utf8_lossy(token).into_owned());
-                cursor.at += len;
-            }
-        }
-        // auth-params, comma-separated, until something that is not one
-        // (the next challenge's scheme) or the end.
-        loop {
-            cursor.skip_ows_and_commas();
-            if challenge.token68.is_some() || !cursor.at_param() {
-                break;
-            }
-            let name = cursor.take_while(is_tchar);
-            let name = String::from_utf8_lossy(name).to_ascii_lowercase();
-            cursor.skip_ows();
-            cursor.at += 1; // the '='
-            cursor.skip_ows();
-            let value = if cursor.peek() == Some(b'"') {
-                cursor.at += 1;
-                cursor.quoted()
-            } else {
-                cursor.bare_value()
-            };
-            challenge.params.push((name, value));
-        }
-        challenges.push(challenge);
-    }
+    visit::<()>(value, |raw| {
+        challenges.push(Challenge {
+            scheme: raw.scheme.to_owned(),
+            token68: raw.token68.map(str::to_owned),
+            params: raw
+                .params
+                .into_iter()
+                .map(|(n, v)| (n.to_ascii_lowercase(), v.into_owned()))
+                .collect(),
+        });
+        ControlFlow::Continue(())
+    });
     challenges
 }
 
