@@ -8,4 +8,6 @@ pub mod gare;
 #[cfg(feature = "login")]
 pub mod login;
 pub mod redrive;
+#[cfg(feature = "reqwest")]
+pub mod reqwest;
 pub mod scopes;

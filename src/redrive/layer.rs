@@ -86,6 +86,16 @@ impl<R: Reauthenticator> GareRedriveLayer<R> {
     }
 }
 
+impl<R> GareRedriveLayer<R> {
+    /// The engine and settings, for the services and middlewares this layer makes.
+    pub(crate) fn setup(&self) -> Arc<Setup<R>> {
+        Arc::new(Setup {
+            engine: Arc::clone(&self.engine),
+            config: Config::clone(&self.config),
+        })
+    }
+}
+
 impl<R> Clone for GareRedriveLayer<R> {
     fn clone(&self) -> Self {
         GareRedriveLayer {
@@ -99,11 +109,7 @@ impl<S, R> Layer<S> for GareRedriveLayer<R> {
     type Service = GareRedrive<S, R>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        let setup = Setup {
-            engine: Arc::clone(&self.engine),
-            config: Config::clone(&self.config),
-        };
-        GareRedrive::from_parts(inner, Arc::new(setup))
+        GareRedrive::from_parts(inner, self.setup())
     }
 }
 

@@ -60,6 +60,7 @@
 mod body;
 mod config;
 mod credentials;
+pub(crate) mod decide;
 mod drive;
 mod engine;
 mod future;
@@ -73,6 +74,7 @@ mod replay_body;
 mod service;
 
 pub use body::RedriveBody;
+pub(crate) use config::Setup;
 pub use config::DEFAULT_RESPONSE_CAP;
 pub use credentials::{Credentials, InvalidCredentials};
 pub use future::ResponseFuture;
