@@ -11,3 +11,5 @@ pub mod redrive;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
 pub mod scopes;
+#[cfg(feature = "testing")]
+pub mod testing;

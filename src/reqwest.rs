@@ -25,8 +25,9 @@ use ::reqwest_middleware::{Middleware, Next, Result};
 use http::header::AUTHORIZATION;
 use http::{Extensions, Uri};
 
+use crate::redrive::config::Setup;
 use crate::redrive::decide::{after_retry, decide, triggers, Decision, Sent};
-use crate::redrive::{GareRedriveLayer, Reauthenticator, RedriveBody, Setup};
+use crate::redrive::{GareRedriveLayer, Reauthenticator, RedriveBody};
 
 /// A `reqwest_middleware::Middleware` that answers GAREs by reauthenticating
 /// and retrying once.

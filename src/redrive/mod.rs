@@ -58,7 +58,7 @@
 //! if it should cover both.
 
 mod body;
-mod config;
+pub(crate) mod config;
 mod credentials;
 pub(crate) mod decide;
 mod drive;
@@ -74,7 +74,6 @@ mod replay_body;
 mod service;
 
 pub use body::RedriveBody;
-pub(crate) use config::Setup;
 pub use config::DEFAULT_RESPONSE_CAP;
 pub use credentials::{Credentials, InvalidCredentials};
 pub use future::ResponseFuture;
