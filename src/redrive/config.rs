@@ -9,9 +9,46 @@ use super::engine::Engine;
 /// The response-buffer cap [`GareRedriveLayer`](super::GareRedriveLayer) uses by default: 64 KiB.
 pub const DEFAULT_RESPONSE_CAP: usize = 64 * 1024;
 
+/// A set of HTTP statuses (100 to 999), one bit each: the check on every
+/// response is a shift and a mask.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct StatusSet([u64; 16]);
+
+impl StatusSet {
+    pub(crate) fn insert(&mut self, status: StatusCode) {
+        let code = usize::from(status.as_u16());
+        self.0[code / 64] |= 1 << (code % 64);
+    }
+
+    pub(crate) fn contains(&self, status: StatusCode) -> bool {
+        let code = usize::from(status.as_u16());
+        self.0[code / 64] & (1 << (code % 64)) != 0
+    }
+}
+
+impl FromIterator<StatusCode> for StatusSet {
+    fn from_iter<I: IntoIterator<Item = StatusCode>>(statuses: I) -> Self {
+        let mut set = StatusSet::default();
+        for status in statuses {
+            set.insert(status);
+        }
+        set
+    }
+}
+
+impl std::fmt::Debug for StatusSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let statuses = (100..1000u16)
+            .filter_map(|code| StatusCode::from_u16(code).ok())
+            .filter(|status| self.contains(*status))
+            .map(|status| status.as_u16());
+        f.debug_set().entries(statuses).finish()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
-    pub(crate) triggers: Vec<StatusCode>,
+    pub(crate) triggers: StatusSet,
     pub(crate) response_cap: usize,
     pub(crate) replay_cap: usize,
     pub(crate) header_challenges: bool,
@@ -22,11 +59,13 @@ impl Default for Config {
         Config {
             // Globus sends GAREs on all three: Transfer's
             // ExternalError.DirListingFailed.LoginFailed is a 502.
-            triggers: vec![
+            triggers: [
                 StatusCode::UNAUTHORIZED,
                 StatusCode::FORBIDDEN,
                 StatusCode::BAD_GATEWAY,
-            ],
+            ]
+            .into_iter()
+            .collect(),
             response_cap: DEFAULT_RESPONSE_CAP,
             replay_cap: super::DEFAULT_REPLAY_CAP,
             header_challenges: true,
@@ -35,8 +74,9 @@ impl Default for Config {
 }
 
 impl Config {
+    #[inline]
     pub(crate) fn triggers(&self, status: StatusCode) -> bool {
-        self.triggers.contains(&status)
+        self.triggers.contains(status)
     }
 }
 

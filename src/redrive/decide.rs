@@ -152,6 +152,7 @@ where
 }
 
 /// Whether a status is one the layer reads.
+#[inline]
 pub(crate) fn triggers(config: &Config, status: StatusCode) -> bool {
     config.triggers(status)
 }

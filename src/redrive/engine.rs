@@ -100,6 +100,13 @@ impl<R: Reauthenticator> Engine<R> {
         }
     }
 
+    /// Whether any credentials are remembered: while none are, requests go
+    /// out exactly as their callers made them.
+    #[inline]
+    pub(crate) fn remembers_any(&self) -> bool {
+        self.any_remembered.load(Ordering::Acquire)
+    }
+
     /// Puts the credentials remembered for `uri`'s origin on `headers` and
     /// returns their generation (0: none). Allocates nothing, and costs one
     /// atomic load while nothing is remembered.

@@ -110,14 +110,19 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        let (mut parts, mut body) = request.into_parts();
-        let sent_generation = self
-            .setup
-            .engine
-            .apply_remembered(&parts.uri, &mut parts.headers);
-        body.set_replay_cap(self.setup.config.replay_cap);
-        let request = Request::from_parts(parts, body);
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let engine = &self.setup.engine;
+        let sent_generation = if engine.remembers_any() {
+            let (mut parts, body) = request.into_parts();
+            let generation = engine.apply_remembered(&parts.uri, &mut parts.headers);
+            request = Request::from_parts(parts, body);
+            generation
+        } else {
+            0
+        };
+        request
+            .body_mut()
+            .set_replay_cap(self.setup.config.replay_cap);
         let replay_body = request.body().replay_handle();
         // The service that was made ready is the one called; it then waits
         // in the future for a retry, and a fresh clone takes its place here.
