@@ -27,7 +27,7 @@ use http::{Extensions, Uri};
 
 use crate::redrive::config::Setup;
 use crate::redrive::decide::{after_retry, decide, triggers, Decision, Sent};
-use crate::redrive::{GareRedriveLayer, Reauthenticator, RedriveBody};
+use crate::redrive::{GareRedriveLayer, Origin, Reauthenticator, RedriveBody};
 
 /// A `reqwest_middleware::Middleware` that answers GAREs by reauthenticating
 /// and retrying once.
@@ -112,6 +112,16 @@ impl<R: Reauthenticator> Middleware for GareRedriveMiddleware<R> {
             return Ok(response);
         }
         let url = response.url().clone();
+        // reqwest followed a redirect to another origin: that server's
+        // requirements are not this origin's to log in for.
+        let answered_by = url
+            .as_str()
+            .parse::<Uri>()
+            .ok()
+            .map(|u| Origin::from_uri(&u));
+        if answered_by != Some(Origin::from_uri(&uri)) {
+            return Ok(response);
+        }
         let sent = Sent {
             method: &method,
             uri: &uri,
@@ -120,7 +130,7 @@ impl<R: Reauthenticator> Middleware for GareRedriveMiddleware<R> {
         };
         let response = http::Response::<Body>::from(response);
         let (credentials, outcome, mut request) =
-            match decide(engine, config, sent, replay, response).await {
+            match decide(engine, config, sent, replay, |_| true, response).await {
                 Decision::Return { response } => return Ok(to_reqwest(response, url)),
                 Decision::Retry {
                     credentials,

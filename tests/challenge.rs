@@ -117,6 +117,10 @@ fn more_shapes_real_servers_send() {
     // BWS around '=', a trailing comma, odd case.
     let g = one("BEARER   Error = \"insufficient_scope\" ,  scope = \"s\" ,").unwrap();
     assert_eq!(scopes(&g), ["s"]);
+    // An empty parameter value does not end the challenge.
+    let g = one(r#"Bearer error="insufficient_scope", foo=, scope="x""#).unwrap();
+    assert_eq!(scopes(&g), ["x"]);
+    assert_eq!(g.extra["foo"], "");
     // The field repeated.
     let mut headers = HeaderMap::new();
     headers.append("www-authenticate", HeaderValue::from_static("Negotiate"));

@@ -785,3 +785,108 @@ impl<S, L: tower::Layer<S>> LayerService<S> for L {
         self.layer(inner)
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn different_step_up_requirements_do_not_share_a_login() {
+    let inner = service_fn(|req: Request<String>| async move {
+        let acr = if req.uri().path() == "/mfa" {
+            "urn:mfa"
+        } else {
+            "urn:hardware-key"
+        };
+        let token = format!("token-{acr}");
+        Ok::<_, Infallible>(if authorized(&req, &token) {
+            Response::new(String::from("ok"))
+        } else {
+            let mut response = Response::new(String::new());
+            *response.status_mut() = StatusCode::UNAUTHORIZED;
+            let challenge =
+                format!(r#"Bearer error="insufficient_user_authentication", acr_values="{acr}""#);
+            response
+                .headers_mut()
+                .insert("www-authenticate", challenge.parse().unwrap());
+            response
+        })
+    });
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let layer = GareRedriveLayer::new(move |cx: ReauthContext| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        let token = format!("token-{}", cx.gare().acr_values().unwrap());
+        async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Credentials::bearer(token)
+        }
+    });
+    let service = layer.layer_service(inner);
+    let get = |path: &str| {
+        let mut request = Request::new(String::new());
+        *request.uri_mut() = format!("https://api.example.org{path}").parse().unwrap();
+        service.clone().oneshot(request)
+    };
+    let (mfa, key) = futures_util::future::join(get("/mfa"), get("/key")).await;
+    assert_eq!(mfa.unwrap().status(), 200);
+    assert_eq!(key.unwrap().status(), 200);
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "one login per distinct requirement"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reauth_timeout_fails_the_waiters_and_lets_the_next_gare_start_afresh() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let layer = GareRedriveLayer::new(move |_cx: ReauthContext| {
+        let first = counter.fetch_add(1, Ordering::SeqCst) == 0;
+        async move {
+            if first {
+                std::future::pending::<()>().await;
+            }
+            Credentials::bearer(TOKEN)
+        }
+    })
+    .reauth_timeout(Duration::from_secs(30));
+    let service = layer.layer_service(consent_server(hits.clone()));
+    let waiting = (0..3).map(|_| service.clone().oneshot(Request::new(String::new())));
+    for response in futures_util::future::join_all(waiting).await {
+        let response = response.unwrap();
+        match outcome(&response) {
+            Some(RedriveOutcome::ReauthFailed(error)) => {
+                assert!(error.to_string().contains("did not finish within"))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(body_bytes(response.into_body()).await, CONSENT_GARE);
+    }
+    let response = service
+        .clone()
+        .oneshot(Request::new(String::new()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn credentials_of_a_login_that_ends_after_forget_are_not_remembered() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let recorder = Recorder::default();
+    let layer = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::from_millis(100)));
+    let service = layer.layer_service(consent_server(hits.clone()));
+    let running = tokio::spawn(service.clone().oneshot(Request::new(String::new())));
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    layer.forget_credentials();
+    // The request that started the login still gets its retry...
+    assert_eq!(running.await.unwrap().unwrap().status(), 200);
+    // ...but the credentials were not kept past the logout.
+    let response = service
+        .clone()
+        .oneshot(Request::new(String::new()))
+        .await
+        .unwrap();
+    assert!(matches!(outcome(&response), Some(RedriveOutcome::Redriven)));
+    assert_eq!(recorder.count(), 2);
+}

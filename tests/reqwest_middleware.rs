@@ -160,3 +160,36 @@ async fn a_layer_and_a_middleware_share_one_engine() {
     );
     assert_eq!(recorder.count(), 1);
 }
+
+#[tokio::test]
+async fn a_gare_from_a_server_redirected_to_is_not_this_origins_to_log_in_for() {
+    let elsewhere = serve(|_req| async { respond(StatusCode::FORBIDDEN, CONSENT_GARE) }).await;
+    let origin = serve(move |_req| async move {
+        let mut response = respond(StatusCode::FOUND, "");
+        response.headers_mut().insert(
+            "location",
+            format!("http://{elsewhere}/moved").parse().unwrap(),
+        );
+        response
+    })
+    .await;
+    let recorder = Recorder::default();
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(GareRedriveMiddleware::new(
+            recorder.reauth(TOKEN, Duration::ZERO),
+        ))
+        .build();
+    let response = client
+        .get(format!("http://{origin}/start"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(response.extensions().get::<RedriveOutcome>().is_none());
+    assert_eq!(response.text().await.unwrap(), CONSENT_GARE);
+    assert_eq!(
+        recorder.count(),
+        0,
+        "no login for another origin's requirements"
+    );
+}

@@ -105,3 +105,18 @@ fn unicode_names_are_kept_whole() {
     let parsed = scopes::parse("ñ[é *ü] 日本").unwrap();
     assert_eq!(scopes::serialize(&parsed), "ñ[é *ü] 日本");
 }
+
+#[test]
+fn merging_thousands_of_scopes_is_linear() {
+    // A hostile GARE with many distinct scopes: merged in one pass, not
+    // one pass per scope (which, at this size, ran for minutes).
+    let many: Vec<String> = (0..20_000).map(|i| format!("scope-{i}")).collect();
+    let merged = scopes::merge_strings(many.iter().map(String::as_str).chain(["scope-7"])).unwrap();
+    assert_eq!(merged.split(' ').count(), 20_000);
+    let wide = format!("a[{}]", many.join(" "));
+    let parsed = scopes::parse(&wide).unwrap();
+    assert_eq!(
+        scopes::merge(&parsed, &parsed)[0].dependencies.len(),
+        20_000
+    );
+}

@@ -165,6 +165,21 @@ impl<'a> Cursor<'a> {
         !matches!(self.bytes.get(at), None | Some(b','))
     }
 
+    /// At `name BWS "="`, whatever follows (a parameter whose value may be empty)?
+    fn at_param_or_empty(&self) -> bool {
+        let mut at = self.at;
+        let name_start = at;
+        while self.bytes.get(at).copied().is_some_and(is_tchar) {
+            at += 1;
+        }
+        while at > name_start && self.bytes.get(at).copied().is_some_and(is_ows) {
+            at += 1;
+        }
+        at > name_start
+            && self.bytes.get(at) == Some(&b'=')
+            && self.bytes.get(at + 1) != Some(&b'=')
+    }
+
     /// At a token68 that ends the challenge (`YIIC3g==` then `,` or the end)?
     fn token68_len(&self) -> Option<usize> {
         let rest = &self.bytes[self.at..];
@@ -256,9 +271,18 @@ pub(crate) fn visit<'a, T>(
         }
         // auth-params, comma-separated, until something that is not one
         // (the next challenge's scheme) or the end.
+        let mut first = true;
         loop {
             cursor.skip_ows_and_commas();
-            if challenge.token68.is_some() || !cursor.at_param() {
+            // Only right after the scheme can `name=` be a token68; further
+            // on it is a parameter with an empty value.
+            let is_param = if first {
+                cursor.at_param()
+            } else {
+                cursor.at_param_or_empty()
+            };
+            first = false;
+            if challenge.token68.is_some() || !is_param {
                 break;
             }
             let name = ascii(cursor.take_while(is_tchar));

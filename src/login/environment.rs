@@ -1,4 +1,12 @@
 //! Where Globus services are, found the way the Python SDK finds them.
+//!
+//! ```
+//! use tower_gare::login::environment::service_url_in;
+//!
+//! // GLOBUS_SDK_ENVIRONMENT=sandbox, or GLOBUS_SDK_SERVICE_URL_AUTH=http://127.0.0.1:8000/
+//! // for a local fake: `service_url("auth")` reads both.
+//! assert_eq!(service_url_in("auth", "sandbox").unwrap(), "https://auth.sandbox.globuscs.info/");
+//! ```
 
 use std::fmt;
 

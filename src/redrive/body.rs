@@ -151,9 +151,11 @@ where
                     .as_ref()
                     .map_or_else(|| SizeHint::with_exact(0), |b| b.size_hint());
                 let mut hint = SizeHint::new();
-                hint.set_lower(read + rest.lower());
-                if let Some(upper) = rest.upper() {
-                    hint.set_upper(read + upper);
+                hint.set_lower(read.saturating_add(rest.lower()));
+                if let Some(upper) = rest.upper().and_then(|upper| upper.checked_add(read)) {
+                    if upper >= hint.lower() {
+                        hint.set_upper(upper);
+                    }
                 }
                 hint
             }

@@ -52,6 +52,7 @@ pub(crate) struct Config {
     pub(crate) response_cap: usize,
     pub(crate) replay_cap: usize,
     pub(crate) header_challenges: bool,
+    pub(crate) reauth_timeout: Option<std::time::Duration>,
 }
 
 impl Default for Config {
@@ -69,6 +70,7 @@ impl Default for Config {
             response_cap: DEFAULT_RESPONSE_CAP,
             replay_cap: super::DEFAULT_REPLAY_CAP,
             header_challenges: true,
+            reauth_timeout: None,
         }
     }
 }

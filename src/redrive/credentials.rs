@@ -56,16 +56,18 @@ impl Credentials {
         Credentials::from_headers([(AUTHORIZATION, value.as_str())])
     }
 
-    /// Any headers (a DPoP `Authorization` with its `DPoP` proof, an API key),
-    /// each marked sensitive.
+    /// Any headers (a token under another scheme, an API key), each marked
+    /// sensitive. They are set on the retry and on every later request to
+    /// the same origin, so they must be reusable: a per-request proof (a
+    /// DPoP proof is bound to one method and URL) does not belong here.
     ///
     /// ```
     /// use http::header::{HeaderName, AUTHORIZATION};
     /// use tower_gare::redrive::Credentials;
     ///
     /// let creds = Credentials::from_headers([
-    ///     (AUTHORIZATION, "DPoP abc"),
-    ///     (HeaderName::from_static("dpop"), "eyJ..."),
+    ///     (AUTHORIZATION, "Token abc"),
+    ///     (HeaderName::from_static("x-api-key"), "k-123"),
     /// ])
     /// .unwrap();
     /// assert_eq!(creds.header_names().count(), 2);

@@ -78,6 +78,7 @@ pub(crate) async fn decide<R, B, Replay>(
     config: &Config,
     sent: Sent<'_>,
     replay: Option<Replay>,
+    still_replayable: impl Fn(&Replay) -> bool,
     response: Response<B>,
 ) -> Decision<B, Replay>
 where
@@ -109,12 +110,17 @@ where
         original.status(),
     )
     .with_sent_authorization(sent.authorization.cloned());
-    let (credentials, outcome) = match engine.ticket(cx, sent.generation) {
+    let (credentials, outcome) = match engine.ticket(cx, sent.generation, config.reauth_timeout) {
         Ticket::Ready(credentials) => (Ok(credentials), RedriveOutcome::Coalesced),
         Ticket::Wait(flight, Role::Started) => (flight.await, RedriveOutcome::Redriven),
         Ticket::Wait(flight, Role::Joined) => (flight.await, RedriveOutcome::Coalesced),
     };
     match credentials {
+        // A login can take minutes, and a streaming body can outgrow its
+        // recording meanwhile: look again before giving up the original.
+        Ok(_) if !still_replayable(&replay) => {
+            give_back(original, Some(gare), RedriveOutcome::NotReplayable)
+        }
         Ok(credentials) => {
             trace_decision(sent.uri, "retrying", &outcome);
             Decision::Retry {

@@ -74,15 +74,23 @@ where
             generation: replay.sent_generation,
         };
         let config = &self.setup.config;
-        let (credentials, outcome, body) =
-            match decide(&self.setup.engine, config, sent, body, response).await {
-                Decision::Retry {
-                    credentials,
-                    outcome,
-                    replay,
-                } => (credentials, outcome, replay),
-                Decision::Return { response } => return Ok(response),
-            };
+        let (credentials, outcome, body) = match decide(
+            &self.setup.engine,
+            config,
+            sent,
+            body,
+            Replayable::can_replay,
+            response,
+        )
+        .await
+        {
+            Decision::Retry {
+                credentials,
+                outcome,
+                replay,
+            } => (credentials, outcome, replay),
+            Decision::Return { response } => return Ok(response),
+        };
 
         let mut request = Request::new(body);
         *request.method_mut() = replay.method;

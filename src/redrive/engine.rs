@@ -7,13 +7,16 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
 
 use futures_util::future::{Shared, WeakShared};
 use futures_util::FutureExt;
 use http::{HeaderMap, Uri};
 
 use super::{Credentials, Origin, ReauthContext, ReauthError, Reauthenticator};
-use crate::gare::AuthorizationParameters;
+use serde_json::Value;
+
+use crate::gare::Gare;
 
 type FlightResult = Result<Credentials, ReauthError>;
 type BoxedFlight = Pin<Box<dyn Future<Output = FlightResult> + Send>>;
@@ -55,6 +58,9 @@ struct FlightEntry {
 
 pub(crate) struct Engine<R> {
     reauthenticator: R,
+    /// Bumped by `forget_all`: a flight that started before it does not
+    /// store its credentials.
+    epoch: AtomicU64,
     any_remembered: AtomicBool,
     remembered: RwLock<Vec<Remembered>>,
     next_id: AtomicU64,
@@ -70,9 +76,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Requirements that are the same to a login whatever order or message they
-/// came with: lists sorted and deduplicated, the session message left out.
-pub(crate) fn requirements_key(origin: &Origin, params: &AuthorizationParameters) -> String {
-    let mut normalized = params.clone();
+/// came with: lists sorted and deduplicated, the session message left out,
+/// the step-up fields of a challenge (`acr_values`, `max_age`, `claims`) in.
+pub(crate) fn requirements_key(origin: &Origin, gare: &Gare) -> String {
+    let mut normalized = gare.authorization_parameters.clone();
     normalized.session_message = None;
     for list in [
         &mut normalized.session_required_identities,
@@ -86,13 +93,22 @@ pub(crate) fn requirements_key(origin: &Origin, params: &AuthorizationParameters
         list.sort_unstable();
         list.dedup();
     }
-    format!("{origin} {}", normalized.to_value(true))
+    let step_up: Vec<&Value> = ["acr_values", "max_age", "claims"]
+        .iter()
+        .map(|key| gare.extra.get(*key).unwrap_or(&Value::Null))
+        .collect();
+    format!(
+        "{origin} {} {}",
+        normalized.to_value(true),
+        Value::from(step_up.into_iter().cloned().collect::<Vec<_>>())
+    )
 }
 
 impl<R: Reauthenticator> Engine<R> {
     pub(crate) fn new(reauthenticator: R) -> Self {
         Engine {
             reauthenticator,
+            epoch: AtomicU64::new(0),
             any_remembered: AtomicBool::new(false),
             remembered: RwLock::new(Vec::new()),
             next_id: AtomicU64::new(1),
@@ -158,6 +174,7 @@ impl<R: Reauthenticator> Engine<R> {
 
     /// Forgets every remembered credential (after a logout, say).
     pub(crate) fn forget_all(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
         let mut remembered = self.remembered.write().unwrap_or_else(|p| p.into_inner());
         remembered.clear();
         self.any_remembered.store(false, Ordering::Release);
@@ -166,9 +183,14 @@ impl<R: Reauthenticator> Engine<R> {
     /// Where the credentials for a request that got a GARE come from: newer
     /// remembered ones, a reauthentication already running for the same
     /// requirements, or a new one.
-    pub(crate) fn ticket(self: &Arc<Self>, cx: ReauthContext, sent_generation: u64) -> Ticket {
+    pub(crate) fn ticket(
+        self: &Arc<Self>,
+        cx: ReauthContext,
+        sent_generation: u64,
+        timeout: Option<Duration>,
+    ) -> Ticket {
         let origin = cx.origin().clone();
-        let requirements = requirements_key(&origin, &cx.gare().authorization_parameters);
+        let requirements = requirements_key(&origin, cx.gare());
         if let Some(credentials) = self.newer(&origin, &requirements, sent_generation) {
             return Ticket::Ready(credentials);
         }
@@ -182,7 +204,8 @@ impl<R: Reauthenticator> Engine<R> {
             return Ticket::Ready(credentials);
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let run: BoxedFlight = Box::pin(Arc::clone(self).fly(id, origin, requirements.clone(), cx));
+        let run: BoxedFlight =
+            Box::pin(Arc::clone(self).fly(id, origin, requirements.clone(), cx, timeout));
         let flight = run.shared();
         // Entries whose waiters all went away are dead weight: drop them.
         flights.retain(|_, entry| entry.flight.upgrade().is_some());
@@ -198,20 +221,31 @@ impl<R: Reauthenticator> Engine<R> {
         origin: Origin,
         requirements: String,
         cx: ReauthContext,
+        timeout: Option<Duration>,
     ) -> FlightResult {
+        let epoch = self.epoch.load(Ordering::Acquire);
         // The reauthenticator is the user's code: a panic in it (while it is
         // called or polled) becomes an error for every waiter, not a panic.
-        let outcome = AssertUnwindSafe(async { self.reauthenticator.reauthenticate(cx).await })
-            .catch_unwind()
-            .await;
+        let run = AssertUnwindSafe(async {
+            let result = self.reauthenticator.reauthenticate(cx).await;
+            result.map_err(|error| ReauthError::new(error.into()))
+        })
+        .catch_unwind();
+        let outcome = match timeout {
+            Some(limit) => tokio::time::timeout(limit, run)
+                .await
+                .unwrap_or_else(|_| Ok(Err(ReauthError::timed_out(limit)))),
+            None => run.await,
+        };
         let result = match outcome {
-            Ok(Ok(credentials)) => Ok(credentials),
-            Ok(Err(error)) => Err(ReauthError::new(error.into())),
+            Ok(result) => result,
             Err(_panic) => Err(ReauthError::panicked()),
         };
         let mut flights = lock(&self.flights);
         if let Ok(credentials) = &result {
-            self.remember(origin, requirements.clone(), credentials.clone());
+            if self.epoch.load(Ordering::Acquire) == epoch {
+                self.remember(origin, requirements.clone(), credentials.clone());
+            }
         }
         if flights
             .get(&requirements)

@@ -79,6 +79,17 @@ impl<R: Reauthenticator> GareRedriveLayer<R> {
         self
     }
 
+    /// The longest a reauthentication may take (default: no limit). Past
+    /// it, every request waiting on it gets its original response with
+    /// `RedriveOutcome::ReauthFailed`, and the next GARE starts a new one.
+    /// Without a limit, a reauthenticator that never finishes holds every
+    /// request with the same requirements until their callers give up
+    /// (a `tower::timeout` outside this layer).
+    pub fn reauth_timeout(mut self, limit: std::time::Duration) -> Self {
+        Arc::make_mut(&mut self.config).reauth_timeout = Some(limit);
+        self
+    }
+
     /// Forgets every credential learned so far; later requests go out as
     /// their callers made them.
     pub fn forget_credentials(&self) {
@@ -120,6 +131,7 @@ impl<R> fmt::Debug for GareRedriveLayer<R> {
             .field("response_cap", &self.config.response_cap)
             .field("replay_cap", &self.config.replay_cap)
             .field("header_challenges", &self.config.header_challenges)
+            .field("reauth_timeout", &self.config.reauth_timeout)
             .finish_non_exhaustive()
     }
 }

@@ -63,6 +63,10 @@ impl ReauthError {
         ReauthError::new("the reauthenticator panicked".into())
     }
 
+    pub(crate) fn timed_out(limit: std::time::Duration) -> Self {
+        ReauthError::new(format!("the reauthenticator did not finish within {limit:?}").into())
+    }
+
     /// The reauthenticator's own error.
     pub fn inner(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
         &*self.source

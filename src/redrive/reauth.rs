@@ -79,8 +79,9 @@ impl std::fmt::Debug for ReauthContext {
         f.debug_struct("ReauthContext")
             .field("gare", &self.gare)
             .field("method", &self.method)
-            .field("uri", &self.uri)
+            // The origin and path only: a query or userinfo can carry secrets.
             .field("origin", &self.origin)
+            .field("path", &self.uri.path())
             .field("status", &self.status)
             .finish_non_exhaustive()
     }

@@ -12,6 +12,10 @@ use http_body_util::{Empty, Full};
 /// A body with no handle is sent once; on a GARE the caller gets the original
 /// response with the GARE attached.
 ///
+/// `Full<Bytes>`, `Bytes` and `Empty` clone in constant time. `String` and
+/// `Vec<u8>` are replayable too, but each request copies them: prefer
+/// `Full<Bytes>` for large bodies.
+///
 /// [`replay_handle`]: Replayable::replay_handle
 ///
 /// ```
@@ -65,6 +69,29 @@ impl<D> Replayable for Empty<D> {
         Some(Empty::new())
     }
 }
+
+/// Bodies that can be sent only once: usable with the layer, never retried
+/// (on a GARE the caller gets the response with the GARE attached and
+/// `RedriveOutcome::NotReplayable`). Wrap them in
+/// [`ReplayBody`](super::ReplayBody) to make them replayable.
+macro_rules! sent_once {
+    ($(<$($g:ident),*> $ty:ty),* $(,)?) => {$(
+        impl<$($g),*> Replayable for $ty {
+            fn replay_handle(&self) -> Option<Self> {
+                None
+            }
+        }
+    )*};
+}
+
+sent_once!(
+    <D, E> http_body_util::combinators::BoxBody<D, E>,
+    <D, E> http_body_util::combinators::UnsyncBoxBody<D, E>,
+    <S> http_body_util::StreamBody<S>,
+);
+
+#[cfg(feature = "login")]
+sent_once!(<> hyper::body::Incoming);
 
 impl<B: Replayable> Replayable for Option<B> {
     fn replay_handle(&self) -> Option<Self> {

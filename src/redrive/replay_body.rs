@@ -21,6 +21,9 @@ pub const DEFAULT_REPLAY_CAP: usize = 64 * 1024;
 /// The replay is right when the server answered before it read the whole
 /// body (the replay sends what was read, then reads on), and it never yields
 /// a chunk twice: each copy keeps its own place in one shared recording.
+/// Once a replay starts, the copy it replays is superseded: if the old
+/// connection still polls it, it gets an error instead of racing the replay
+/// for the rest of the stream.
 /// Once the body outgrows the cap the recording is dropped and the request
 /// is not retried (its outcome says `NotReplayable`); a body that says up
 /// front it is over the cap is never recorded at all.
@@ -42,6 +45,8 @@ pub const DEFAULT_REPLAY_CAP: usize = 64 * 1024;
 /// ```
 pub struct ReplayBody<B> {
     shared: Arc<Mutex<Recording<B>>>,
+    /// Which copy this is: 0 for the original, then 1, 2, ... per handle.
+    copy: u64,
     /// The cap this body was made with, if any; the layer's cap may lower it.
     own_cap: Option<usize>,
     /// How many chunks of the stream this copy has yielded.
@@ -66,6 +71,10 @@ struct Recording<B> {
     ended: bool,
     /// Copies waiting on `body`; woken whenever any copy reads from it.
     waiting: Vec<Waker>,
+    /// The id the next handle gets.
+    next_copy: u64,
+    /// The newest copy that has been polled; older ones are superseded.
+    active: u64,
 }
 
 impl<B> ReplayBody<B> {
@@ -107,7 +116,10 @@ impl<B> ReplayBody<B> {
                 trailers: None,
                 ended: false,
                 waiting: Vec::new(),
+                next_copy: 1,
+                active: 0,
             })),
+            copy: 0,
             position: 0,
             trailers_sent: false,
             size_hint,
@@ -159,6 +171,18 @@ impl fmt::Display for RecordingDropped {
 
 impl std::error::Error for RecordingDropped {}
 
+/// A copy was polled after a newer copy (its replay) started.
+#[derive(Debug)]
+struct Superseded;
+
+impl fmt::Display for Superseded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("request body superseded: the request is being sent again")
+    }
+}
+
+impl std::error::Error for Superseded {}
+
 impl<B> Body for ReplayBody<B>
 where
     B: Body,
@@ -175,6 +199,11 @@ where
         let this = self.get_mut();
         let copies = Arc::strong_count(&this.shared);
         let mut rec = this.shared.lock().unwrap_or_else(|p| p.into_inner());
+        match this.copy.cmp(&rec.active) {
+            std::cmp::Ordering::Less => return Poll::Ready(Some(Err(Superseded.into()))),
+            std::cmp::Ordering::Greater => rec.active = this.copy,
+            std::cmp::Ordering::Equal => {}
+        }
 
         if this.position < rec.read {
             // Behind the stream: replay the recording.
@@ -250,11 +279,17 @@ where
 
 impl<B: Body> Replayable for ReplayBody<B> {
     fn replay_handle(&self) -> Option<Self> {
-        if !self.can_replay() {
-            return None;
-        }
+        let copy = {
+            let mut rec = self.recording();
+            if rec.dropped || rec.failed {
+                return None;
+            }
+            rec.next_copy += 1;
+            rec.next_copy - 1
+        };
         Some(ReplayBody {
             shared: Arc::clone(&self.shared),
+            copy,
             own_cap: self.own_cap,
             position: 0,
             trailers_sent: false,
@@ -279,6 +314,14 @@ impl<B: Body> Replayable for ReplayBody<B> {
             rec.dropped = true;
             rec.chunks = Vec::new();
         }
+    }
+}
+
+impl<B> Drop for ReplayBody<B> {
+    fn drop(&mut self) {
+        // The body's waker may be this copy's: another copy waiting on the
+        // stream must poll again, or it would never be woken.
+        self.recording().wake_waiting();
     }
 }
 

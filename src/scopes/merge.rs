@@ -1,4 +1,6 @@
-//! Merging scope lists without duplicates.
+//! Merging scope lists without duplicates, in time linear in their size.
+
+use std::collections::HashMap;
 
 use super::{parse, serialize, Scope, ScopeParseError};
 
@@ -14,31 +16,36 @@ use super::{parse, serialize, Scope, ScopeParseError};
 /// assert_eq!(serialize(&merge(&a, &b)), "t:all[*d1 d2] openid email");
 /// ```
 pub fn merge(a: &[Scope], b: &[Scope]) -> Vec<Scope> {
-    let mut out: Vec<Scope> = Vec::with_capacity(a.len() + b.len());
-    for scope in a.iter().chain(b) {
-        absorb(&mut out, scope);
-    }
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    merge_into(&mut out, a.iter().chain(b));
     out
 }
 
-fn absorb(into: &mut Vec<Scope>, scope: &Scope) {
-    match into.iter_mut().find(|s| s.name == scope.name) {
-        Some(existing) => {
-            existing.optional &= scope.optional;
-            for dependency in &scope.dependencies {
-                absorb(&mut existing.dependencies, dependency);
+/// Merges `scopes` into `into`, looking names up in a map built once per
+/// list (a hostile list of thousands of scopes costs no quadratic time).
+fn merge_into<'a>(into: &mut Vec<Scope>, scopes: impl Iterator<Item = &'a Scope>) {
+    let mut index: HashMap<String, usize> = into
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.clone(), i))
+        .collect();
+    for scope in scopes {
+        match index.get(&scope.name) {
+            Some(&i) => {
+                let existing = &mut into[i];
+                existing.optional &= scope.optional;
+                merge_into(&mut existing.dependencies, scope.dependencies.iter());
             }
-        }
-        None => {
-            let mut fresh = Scope {
-                name: scope.name.clone(),
-                optional: scope.optional,
-                dependencies: Vec::with_capacity(scope.dependencies.len()),
-            };
-            for dependency in &scope.dependencies {
-                absorb(&mut fresh.dependencies, dependency);
+            None => {
+                let mut fresh = Scope {
+                    name: scope.name.clone(),
+                    optional: scope.optional,
+                    dependencies: Vec::with_capacity(scope.dependencies.len()),
+                };
+                merge_into(&mut fresh.dependencies, scope.dependencies.iter());
+                index.insert(fresh.name.clone(), into.len());
+                into.push(fresh);
             }
-            into.push(fresh);
         }
     }
 }
@@ -58,9 +65,11 @@ fn absorb(into: &mut Vec<Scope>, scope: &Scope) {
 pub fn merge_strings<'a>(
     strings: impl IntoIterator<Item = &'a str>,
 ) -> Result<String, ScopeParseError> {
-    let mut out = Vec::new();
+    let mut all = Vec::new();
     for string in strings {
-        out = merge(&out, &parse(string)?);
+        all.extend(parse(string)?);
     }
+    let mut out = Vec::with_capacity(all.len());
+    merge_into(&mut out, all.iter());
     Ok(serialize(&out))
 }
