@@ -21,7 +21,7 @@
 //! # The mapping
 //! - `code`: the challenge's `error` (`insufficient_scope`,
 //!   `insufficient_user_authentication` or `insufficient_claims`);
-//! - `required_scopes`: `scope`, split with the [`scopes`](crate::scopes)
+//! - `required_scopes`: `scope`, split with the [`scopes`]
 //!   parser (Globus scopes hold spaces inside brackets);
 //! - `session_message`: `error_description`;
 //! - `extra`: every other parameter (`realm`, `acr_values`, `max_age` as a
