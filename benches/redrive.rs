@@ -6,7 +6,8 @@
 //!   the same two calls made by hand on the bare service: the difference is
 //!   what the redrive itself costs.
 //! - `loopback`: GETs through a hyper-util client to a hyper server on
-//!   127.0.0.1, bare and layered.
+//!   127.0.0.1, bare and layered (for a drift-free ratio, and the redrive
+//!   over sockets, see `benches/loopback_ab.rs`).
 //! - `concurrency`: 1,000 concurrent requests that all get a GARE, with a
 //!   reauthenticator that takes 100 ms: time to the last response.
 //!
@@ -216,47 +217,6 @@ fn loopback(c: &mut Criterion) {
                 black_box(response.into_body().collect().await.unwrap())
             }
         })
-    });
-    // The redrive over real sockets: 403 GARE, reauthenticate (instant),
-    // retry, 200; against the same two requests made by hand.
-    let protected: http::Uri = format!("http://{addr}/protected").parse().unwrap();
-    group.bench_function("bare_403_then_200_by_hand", |b| {
-        b.to_async(&runtime).iter(|| {
-            let client = client.clone();
-            let uri = protected.clone();
-            async move {
-                let first = client
-                    .clone()
-                    .oneshot(Request::get(uri.clone()).body(Empty::new()).unwrap())
-                    .await
-                    .unwrap();
-                let body = first.into_body().collect().await.unwrap().to_bytes();
-                black_box(tower_gare::gare::from_body(&body));
-                let second = Request::get(uri)
-                    .header("authorization", "Bearer t")
-                    .body(Empty::new())
-                    .unwrap();
-                let response = client.oneshot(second).await.unwrap();
-                black_box(response.into_body().collect().await.unwrap())
-            }
-        })
-    });
-    group.bench_function("layered_403_reauth_retry_200", |b| {
-        b.to_async(&runtime).iter_batched(
-            || instant_login().layer(client.clone()),
-            |service| {
-                let uri = protected.clone();
-                async move {
-                    let response = service
-                        .oneshot(Request::get(uri).body(Empty::new()).unwrap())
-                        .await
-                        .unwrap();
-                    assert_eq!(response.status(), 200);
-                    black_box(response.into_body().collect().await.unwrap())
-                }
-            },
-            BatchSize::SmallInput,
-        )
     });
     group.finish();
 }

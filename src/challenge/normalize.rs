@@ -56,8 +56,13 @@ pub(crate) fn raw_to_gare(challenge: &RawChallenge<'_>) -> Option<Gare> {
     };
     let mut extra = Map::new();
     for (name, value) in &challenge.params {
+        // Names are case-insensitive: compare first, allocate the lowercase
+        // key only for what is kept.
+        if CONSUMED.iter().any(|c| c.eq_ignore_ascii_case(name)) {
+            continue;
+        }
         let name = name.to_ascii_lowercase();
-        if CONSUMED.contains(&name.as_str()) || extra.contains_key(&name) {
+        if extra.contains_key(&name) {
             continue;
         }
         let value: &str = value;
