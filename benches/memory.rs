@@ -4,7 +4,6 @@
 //!
 //! Run: `cargo bench --bench memory`. Target: under 16 MiB above the bare client.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -16,35 +15,11 @@ use http_body_util::Full;
 use tower::{service_fn, Layer, ServiceExt};
 use tower_gare::redrive::{Credentials, GareRedriveLayer, ReauthContext};
 
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(live, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if new_size > layout.size() {
-            let live = LIVE.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size
-                - layout.size();
-            PEAK.fetch_max(live, Ordering::Relaxed);
-        } else {
-            LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
-        }
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "../tests/common/counting.rs"]
+mod counting;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: counting::Counting = counting::Counting;
 
 const REQUESTS: usize = 1000;
 const BODY: usize = 4096;
@@ -101,8 +76,7 @@ where
     S::Future: Send,
     S::Error: std::fmt::Debug + Send,
 {
-    let baseline = LIVE.load(Ordering::SeqCst);
-    PEAK.store(baseline, Ordering::SeqCst);
+    let baseline = counting::start_peak();
     let tasks: Vec<_> = requests()
         .into_iter()
         .map(|request| tokio::spawn(service.clone().oneshot(request)))
@@ -110,7 +84,7 @@ where
     for task in tasks {
         assert_eq!(task.await.unwrap().unwrap().status(), StatusCode::OK);
     }
-    PEAK.load(Ordering::SeqCst) - baseline
+    counting::peak_above(baseline)
 }
 
 fn main() {

@@ -7,9 +7,8 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -22,38 +21,8 @@ use http_body_util::{BodyExt, Empty, StreamBody};
 use tower::{Layer, Service, ServiceExt};
 use tower_gare::redrive::{GareRedriveLayer, RedriveOutcome};
 
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(live, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        if new_size > layout.size() {
-            let live = LIVE.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size
-                - layout.size();
-            PEAK.fetch_max(live, Ordering::Relaxed);
-        } else {
-            LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
-        }
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: common::counting::Counting = common::counting::Counting;
 
 /// A ready in-memory service answering 200 with an empty body.
 #[derive(Clone)]
@@ -85,11 +54,11 @@ where
         drop(response.expect("ready at once").unwrap());
     };
     once(&mut service);
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let before = common::counting::ALLOCATIONS.load(Ordering::SeqCst);
     for _ in 0..rounds {
         once(&mut service);
     }
-    ALLOCATIONS.load(Ordering::SeqCst) - before
+    common::counting::ALLOCATIONS.load(Ordering::SeqCst) - before
 }
 
 static CHUNK: [u8; 64 * 1024] = [b'x'; 64 * 1024];
@@ -132,8 +101,7 @@ fn allocation_and_memory() {
         let service = layer.layer(client::<Empty<Bytes>>());
         let expected = sha256(&CHUNK.repeat(BIG / CHUNK.len()));
         for path in ["/chunked", "/declared"] {
-            let baseline = LIVE.load(Ordering::SeqCst);
-            PEAK.store(baseline, Ordering::SeqCst);
+            let baseline = common::counting::start_peak();
             let response = service
                 .clone()
                 .oneshot(
@@ -162,7 +130,7 @@ fn allocation_and_memory() {
                 .collect();
             assert_eq!(total, BIG, "{path}");
             assert_eq!(digest, expected, "{path}");
-            let peak = PEAK.load(Ordering::SeqCst) - baseline;
+            let peak = common::counting::peak_above(baseline);
             println!(
                 "{path}: peak memory above baseline while streaming 50 MiB: {} KiB",
                 peak / 1024

@@ -1,21 +1,17 @@
 //! The code-for-tokens exchange, over the HTTP client the user provides.
 
-use std::future::poll_fn;
 use std::time::SystemTime;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
-use http::{HeaderValue, Method, Request, Response, Uri};
-use http_body::Body;
+use http::{HeaderValue, Method, Request, Uri};
 use http_body_util::{BodyExt, Full, Limited};
-use tower_service::Service;
 
 use super::authorize::Verifier;
 use super::token::parse_token_response;
-use super::{LoginError, Token};
-use crate::redrive::BoxError;
+use super::{LoginError, Token, TokenClient};
 
 /// A token response is a few KiB; anything past this is not one.
 const MAX_TOKEN_RESPONSE: usize = 1024 * 1024;
@@ -61,22 +57,9 @@ impl Exchange<'_> {
     }
 
     /// Sends the exchange and reads the tokens.
-    pub(crate) async fn send<C, B>(&self, client: &C) -> Result<Vec<Token>, LoginError>
-    where
-        C: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone,
-        C::Error: Into<BoxError>,
-        B: Body,
-        B::Error: Into<BoxError>,
-    {
+    pub(crate) async fn send<C: TokenClient>(&self, client: &C) -> Result<Vec<Token>, LoginError> {
         let request = self.request()?;
-        let mut client = client.clone();
-        poll_fn(|cx| client.poll_ready(cx))
-            .await
-            .map_err(|e| LoginError::Transport(e.into()))?;
-        let response = client
-            .call(request)
-            .await
-            .map_err(|e| LoginError::Transport(e.into()))?;
+        let response = client.send(request).await.map_err(LoginError::Transport)?;
         let status = response.status().as_u16();
         let body = Limited::new(response.into_body(), MAX_TOKEN_RESPONSE)
             .collect()

@@ -39,6 +39,7 @@
 
 mod authorize;
 mod cli;
+mod client;
 pub mod environment;
 mod error;
 mod exchange;
@@ -52,6 +53,7 @@ mod token;
 
 pub use authorize::AuthorizeRequest;
 pub use cli::CommandLinePrompt;
+pub use client::TokenClient;
 pub use error::LoginError;
 pub use loopback::LoopbackPrompt;
 pub use prompt::{AuthorizationResponse, Prompt};

@@ -4,20 +4,16 @@ use std::fmt;
 use std::future::Future;
 use std::time::SystemTime;
 
-use bytes::Bytes;
-use http::{Request, Response, Uri};
-use http_body::Body;
-use http_body_util::Full;
-use tower_service::Service;
+use http::Uri;
 
 use super::authorize::AuthorizeRequest;
 use super::exchange::Exchange;
 use super::token::base_scope_name;
 use super::{
     environment, CommandLinePrompt, LoginError, MemoryTokenStore, Prompt, ResourceServers, Token,
-    TokenStore,
+    TokenClient, TokenStore,
 };
-use crate::redrive::{BoxError, Credentials, ReauthContext, Reauthenticator};
+use crate::redrive::{Credentials, ReauthContext, Reauthenticator};
 use crate::scopes;
 
 /// A [`Reauthenticator`] that logs the user in: authorization code with
@@ -244,14 +240,9 @@ impl<C, P: Prompt, T: TokenStore> Login<C, P, T> {
     /// of its resource server, or a login for the configured scopes. For a
     /// program's first request, which has no token yet (a request without
     /// one gets a plain 401, not a GARE).
-    pub async fn credentials_for<B>(&self, uri: &Uri) -> Result<Credentials, LoginError>
+    pub async fn credentials_for(&self, uri: &Uri) -> Result<Credentials, LoginError>
     where
-        C: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone + Send + Sync + 'static,
-        C::Future: Send,
-        C::Error: Into<BoxError>,
-        B: Body + Send,
-        B::Data: Send,
-        B::Error: Into<BoxError>,
+        C: TokenClient,
     {
         let gare = crate::gare::Gare::new("LoginRequired", Default::default());
         let cx = ReauthContext::new(
@@ -263,14 +254,9 @@ impl<C, P: Prompt, T: TokenStore> Login<C, P, T> {
         self.login(cx).await
     }
 
-    async fn login<B>(&self, cx: ReauthContext) -> Result<Credentials, LoginError>
+    async fn login(&self, cx: ReauthContext) -> Result<Credentials, LoginError>
     where
-        C: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone + Send + Sync + 'static,
-        C::Future: Send,
-        C::Error: Into<BoxError>,
-        B: Body + Send,
-        B::Data: Send,
-        B::Error: Into<BoxError>,
+        C: TokenClient,
     {
         let resource_server = self.resource_servers.for_uri(cx.uri());
         let required = cx
@@ -345,14 +331,9 @@ fn bearer(token: &Token) -> Result<Credentials, LoginError> {
     })
 }
 
-impl<C, B, P, T> Reauthenticator for Login<C, P, T>
+impl<C, P, T> Reauthenticator for Login<C, P, T>
 where
-    C: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone + Send + Sync + 'static,
-    C::Future: Send,
-    C::Error: Into<BoxError>,
-    B: Body + Send,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    C: TokenClient,
     P: Prompt,
     T: TokenStore,
 {

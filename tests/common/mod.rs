@@ -82,6 +82,7 @@ where
 {
     body.collect().await.unwrap().to_bytes()
 }
+pub mod counting;
 #[cfg(feature = "login")]
 pub mod fauxbus;
 pub mod server;
