@@ -250,3 +250,47 @@ fn session_requirements_are_told_apart_from_consent() {
     .unwrap();
     assert!(!empty.authorization_parameters.has_session_requirements());
 }
+
+#[test]
+fn what_python_json_reads_and_serde_json_does_not_still_finds_the_gare() {
+    // A truncated emoji (a lone surrogate escape) in the message.
+    let body = br#"{"code": "AuthorizationRequired", "authorization_parameters": {"session_message": "Log in \ud83d", "session_required_mfa": true}}"#;
+    let found = gare::from_body(body).unwrap();
+    assert_eq!(
+        found.authorization_parameters.session_message.as_deref(),
+        Some("Log in \u{fffd}")
+    );
+    assert_eq!(
+        found.authorization_parameters.session_required_mfa,
+        Some(true)
+    );
+    // A proper pair is kept, a lone low surrogate replaced, an escaped
+    // backslash before `u` left alone.
+    let body =
+        br#"{"code": "C", "authorization_parameters": {}, "m": "\ud83d\ude00 \udc00 \\ud83d"}"#;
+    assert_eq!(
+        gare::from_body(body).unwrap().extra["m"],
+        "\u{1f600} \u{fffd} \\ud83d"
+    );
+    // NaN, Infinity and out-of-range numbers in extras.
+    let body = br#"{"code": "ConsentRequired", "required_scopes": ["s"], "n": NaN, "i": -Infinity, "big": 1e400, "ok": 1.5}"#;
+    let found = gare::from_body(body).unwrap();
+    assert_eq!(found.code, "ConsentRequired");
+    assert_eq!(found.extra["n"], Value::Null);
+    assert_eq!(found.extra["i"], Value::Null);
+    assert_eq!(found.extra["big"], Value::Null);
+    assert_eq!(found.extra["ok"], json!(1.5));
+    // Text that only looks like them inside strings is untouched.
+    let body =
+        br#"{"code": "ConsentRequired", "required_scopes": ["NaN Infinity 1e400"], "x": NaN}"#;
+    assert_eq!(
+        gare::from_body(body)
+            .unwrap()
+            .authorization_parameters
+            .required_scopes
+            .unwrap(),
+        ["NaN Infinity 1e400"]
+    );
+    // Still not JSON: still no GARE.
+    assert!(gare::from_body(br#"{"code": NaN NaN}"#).is_none());
+}

@@ -618,6 +618,8 @@ async fn the_loopback_prompt_takes_only_its_own_redirect() {
         .timeout(Duration::from_secs(10))
         .on_url(|_| {});
     let redirect = prompt.redirect_uri().to_owned();
+    assert!(redirect.starts_with("http://localhost:"), "{redirect}");
+    let addr = prompt.local_addr().unwrap();
     // A request to show: made by a login through a scripted prompt.
     let s = setup();
     s.login(StatusCode::OK, tokens_response())
@@ -633,12 +635,20 @@ async fn the_loopback_prompt_takes_only_its_own_redirect() {
     let state = request.state().to_owned();
     let waiting = tokio::spawn(async move { prompt.authorize(&request).await });
     tokio::time::sleep(Duration::from_millis(50)).await;
+    // An idle connection (a browser's preconnect, a local process) holds
+    // nothing up: connections are served side by side.
+    let _idle = tokio::net::TcpStream::connect(addr).await.unwrap();
     assert_eq!(
-        browser_get(&format!("{redirect}?code=evil&state=not-ours")).await,
+        browser_get(&format!("http://{addr}/?code=evil&state=not-ours")).await,
         StatusCode::BAD_REQUEST
     );
     assert_eq!(
-        browser_get(&redirect.replace("/callback", "/favicon.ico")).await,
+        browser_get(&format!("{redirect}/?code=forged")).await,
+        StatusCode::BAD_REQUEST,
+        "a redirect without state is not ours"
+    );
+    assert_eq!(
+        browser_get(&format!("http://{addr}/favicon.ico")).await,
         StatusCode::NOT_FOUND
     );
     assert!(
@@ -646,7 +656,7 @@ async fn the_loopback_prompt_takes_only_its_own_redirect() {
         "a stray redirect does not end the login"
     );
     assert_eq!(
-        browser_get(&format!("{redirect}?code=good&state={state}")).await,
+        browser_get(&format!("http://{addr}/?code=good&state={state}")).await,
         StatusCode::OK
     );
     let answer = waiting.await.unwrap().unwrap();

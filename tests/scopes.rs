@@ -23,6 +23,7 @@ fn serialization_round_trips_and_normalizes_whitespace() {
         ("  a   b  ", "a b"),
         ("a[b[c[d]]] e", "a[b[c[d]]] e"),
         ("a[b ]", "a[b]"),
+        ("a[b[c] b[d]]", "a[b[c] b[d]]"),
         ("a[ b]", "a[b]"),
         ("a\tb\nc", "a b c"),
         ("*a", "*a"),
@@ -43,6 +44,7 @@ fn malformed_strings_are_errors_with_a_position() {
         ("[a]", "found '[' without a preceding scope string"),
         ("a [b]", "'[' cannot have a preceding space"),
         ("a[]", "found empty brackets"),
+        ("a[ ]", "found empty brackets"),
         ("a[[b]]", "found double left-bracket"),
         ("a[", "ended in left bracket"),
         ("a *", "ended in optional marker"),
@@ -118,5 +120,24 @@ fn merging_thousands_of_scopes_is_linear() {
     assert_eq!(
         scopes::merge(&parsed, &parsed)[0].dependencies.len(),
         20_000
+    );
+}
+
+#[test]
+fn merging_a_scope_again_and_again_costs_only_what_it_adds() {
+    // One scope with 10,000 dependencies, then the same scope 8,000 times:
+    // each repeat costs its own (empty) dependencies, not the 10,000.
+    let wide = format!(
+        "s[{}]",
+        (0..10_000)
+            .map(|i| format!("d{i}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let repeats = vec!["s"; 8_000];
+    let merged = scopes::merge_strings(std::iter::once(wide.as_str()).chain(repeats)).unwrap();
+    assert_eq!(
+        scopes::parse(&merged).unwrap()[0].dependencies.len(),
+        10_000
     );
 }

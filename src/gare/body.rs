@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 use memchr::memmem::Finder;
 use serde_json::{Map, Value};
 
+use super::python_json;
 use super::shape::Shape;
 use super::Gare;
 
@@ -26,7 +27,8 @@ fn markers() -> &'static [Finder<'static>; 3] {
 ///
 /// Invalid UTF-8 is read the way the reference SDK reads it (`requests`
 /// decodes with replacement characters), so a stray byte in a message does
-/// not hide the GARE around it.
+/// not hide the GARE around it; so are the things Python's `json` accepts
+/// and serde_json does not (see `python_json`).
 pub(super) fn parse_object(body: &[u8]) -> Option<Map<String, Value>> {
     let start = body.iter().position(|b| !b.is_ascii_whitespace())?;
     if body[start] != b'{' {
@@ -39,10 +41,15 @@ pub(super) fn parse_object(body: &[u8]) -> Option<Map<String, Value>> {
     }
     let parsed = match serde_json::from_slice::<Value>(body) {
         Ok(value) => value,
-        Err(_) if std::str::from_utf8(body).is_err() => {
-            serde_json::from_str::<Value>(&String::from_utf8_lossy(body)).ok()?
+        // The slow path, for bodies Python reads and serde_json does not.
+        Err(_) => {
+            let text = String::from_utf8_lossy(body);
+            let parsed = serde_json::from_str::<Value>(&text).ok();
+            match parsed {
+                Some(value) => value,
+                None => serde_json::from_str(&python_json::to_strict_json(&text)?).ok()?,
+            }
         }
-        Err(_) => return None,
     };
     match parsed {
         Value::Object(map) => Some(map),

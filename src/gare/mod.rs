@@ -22,13 +22,20 @@
 //! Parsing agrees with the Python `globus-sdk` (4.10.0) on every body it
 //! answers, with these differences, each deliberate:
 //! - where the SDK raises (a JSON list or string body, `dependent_consent_required`
-//!   with an empty `errors`), the answer here is "no GARE";
+//!   with an empty `errors`), the answer here is what the SDK intends: that
+//!   document is no GARE (and the search goes on to the next of `errors`);
 //! - a legacy `authorization_parameters` keeps a valid `required_scopes` as the
 //!   typed field (the SDK files it under `extra`, and its redrive loses it);
 //! - [`Gare::to_value`] lets a set canonical field win over an extra field of
 //!   the same name (the SDK lets the extra overwrite it);
 //! - [`all_from_body`] reports a root document once where the SDK can report
 //!   it twice;
+//! - an action provider's `ConsentRequired` with a non-object
+//!   `authorization_parameters` (the SDK keeps that value, whatever it is, as
+//!   the parameters' "extra") has empty extra parameters here;
+//! - `NaN`, `Infinity` and numbers too large for a float, which Python's
+//!   `json` reads, become `null`, and lone surrogate escapes (a truncated
+//!   emoji) U+FFFD, which a Rust string can hold;
 //! - the body is read whatever its `Content-Type` claims (the SDK reads only
 //!   JSON types; Globus sends GAREs only as JSON), and JSON nested deeper than
 //!   128 levels is "no GARE" rather than a stack overflow.
@@ -40,6 +47,7 @@ mod fields;
 mod legacy;
 mod model;
 mod params;
+mod python_json;
 mod response;
 mod shape;
 

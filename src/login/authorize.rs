@@ -38,15 +38,6 @@ fn comma_joined(list: &Option<Vec<String>>) -> Option<String> {
     list.as_ref().filter(|l| !l.is_empty()).map(|l| l.join(","))
 }
 
-/// `max_age` as the challenge gave it (a number or a numeric string).
-fn max_age(value: &Value) -> Option<String> {
-    match value {
-        Value::Number(n) => Some(n.to_string()),
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        _ => None,
-    }
-}
-
 impl AuthorizeRequest {
     /// Builds the request for `gare`, asking for `scope`.
     pub(crate) fn build(
@@ -103,7 +94,8 @@ impl AuthorizeRequest {
                 .then(|| "login".to_owned())
         });
         add("prompt", prompt);
-        // Step-up challenges (RFC 9470) and claims challenges carry these.
+        // Step-up challenges (RFC 9470) and claims challenges carry these
+        // (a body GARE may carry them in its extra fields too).
         add(
             "acr_values",
             gare.extra
@@ -111,7 +103,7 @@ impl AuthorizeRequest {
                 .and_then(Value::as_str)
                 .map(str::to_owned),
         );
-        add("max_age", gare.extra.get("max_age").and_then(max_age));
+        add("max_age", gare.max_age().map(|age| age.to_string()));
         add(
             "claims",
             gare.extra

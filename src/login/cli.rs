@@ -14,7 +14,9 @@ type Io = (Box<dyn BufRead + Send>, Box<dyn Write + Send>);
 ///
 /// It writes to standard error and reads standard input, unless given
 /// other streams with [`with_io`](CommandLinePrompt::with_io). The session
-/// message is untrusted and is printed sanitized.
+/// message is untrusted and is printed sanitized. A login abandoned while
+/// it waits (a timeout around it) leaves the read pending: the next line
+/// typed answers that read, not the next login.
 ///
 /// ```
 /// use tower_gare::login::CommandLinePrompt;

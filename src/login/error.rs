@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use super::sanitize_for_terminal;
 use crate::redrive::BoxError;
 
 /// A login that did not produce credentials. Messages never hold a secret
@@ -57,18 +58,23 @@ pub enum LoginError {
 impl fmt::Display for LoginError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // Server text: sanitized, as a program may print it on a terminal.
             LoginError::Refused {
                 error,
                 description: Some(description),
             } => write!(
                 f,
-                "the authorization server refused: {error}: {description}"
+                "the authorization server refused: {}: {}",
+                sanitize_for_terminal(error),
+                sanitize_for_terminal(description)
             ),
-            LoginError::Refused { error, .. } => {
-                write!(f, "the authorization server refused: {error}")
-            }
+            LoginError::Refused { error, .. } => write!(
+                f,
+                "the authorization server refused: {}",
+                sanitize_for_terminal(error)
+            ),
             LoginError::StateMismatch => f.write_str(
-                "the login's redirect carried another state than the one sent; it was ignored",
+                "the login's redirect carried no state, or another than the one sent; it was ignored",
             ),
             LoginError::Timeout => f.write_str("the login was not completed in time"),
             LoginError::MissingToken { resource_server } => {

@@ -1,13 +1,17 @@
-//! The loopback prompt: a one-shot HTTP listener on 127.0.0.1 for the redirect.
+//! The loopback prompt: an HTTP listener on 127.0.0.1 for the redirect.
 
 use std::convert::Infallible;
 use std::fmt;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::net::{SocketAddr, TcpListener as StdListener};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
@@ -15,15 +19,22 @@ use hyper_util::rt::TokioIo;
 use super::{AuthorizationResponse, AuthorizeRequest, LoginError, Prompt};
 
 type OnUrl = Arc<dyn Fn(&AuthorizeRequest) + Send + Sync>;
+type Answer = Arc<Mutex<Option<Result<AuthorizationResponse, LoginError>>>>;
+
+/// How long one connection may take: a browser's redirect needs
+/// milliseconds; an idle socket is cut off.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Listens on 127.0.0.1 for the authorization server's redirect, like the
-/// Python SDK's local-server login flow manager: the user opens the URL,
-/// logs in, and the browser comes back to this listener with the code.
+/// Python SDK's local-server login flow manager (redirect URI
+/// `http://localhost:<port>`, which Globus Auth allows native apps on any
+/// port): the user opens the URL, logs in, and the browser comes back here
+/// with the code.
 ///
 /// Redirects that do not carry this login's `state` are turned away and
-/// the listener keeps waiting, so a stray or forged request cannot end a
-/// login. One login at a time per prompt; each waits at most the timeout
-/// (default 5 minutes).
+/// the listener keeps waiting; connections are served side by side, so an
+/// idle or stray connection delays nothing. One login at a time per prompt;
+/// each waits at most the timeout (default 5 minutes).
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -32,11 +43,15 @@ type OnUrl = Arc<dyn Fn(&AuthorizeRequest) + Send + Sync>;
 /// let prompt = LoopbackPrompt::bind(8765)?
 ///     .timeout(Duration::from_secs(120))
 ///     .on_url(|request| println!("Open {} in a browser", request.url()));
+/// assert_eq!(prompt.redirect_uri(), "http://localhost:8765");
+/// // A client registered with another loopback redirect URI:
+/// let prompt = prompt.redirect_to("127.0.0.1", "/callback");
 /// assert_eq!(prompt.redirect_uri(), "http://127.0.0.1:8765/callback");
 /// # Ok::<_, std::io::Error>(())
 /// ```
 pub struct LoopbackPrompt {
     listener: StdListener,
+    port: u16,
     redirect_uri: String,
     path: String,
     timeout: Duration,
@@ -53,12 +68,28 @@ impl LoopbackPrompt {
         let port = listener.local_addr()?.port();
         Ok(LoopbackPrompt {
             listener,
-            redirect_uri: format!("http://127.0.0.1:{port}/callback"),
-            path: "/callback".to_owned(),
+            port,
+            redirect_uri: format!("http://localhost:{port}"),
+            path: "/".to_owned(),
             timeout: Duration::from_secs(300),
             on_url: None,
             one_at_a_time: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// Another redirect URI on this listener: `http://<host>:<port><path>`,
+    /// for a client registered with, say, `http://127.0.0.1:8765/callback`.
+    /// `host` must resolve to 127.0.0.1.
+    pub fn redirect_to(mut self, host: &str, path: &str) -> Self {
+        let path = if path.starts_with('/') {
+            path.to_owned()
+        } else {
+            format!("/{path}")
+        };
+        let shown = if path == "/" { "" } else { path.as_str() };
+        self.redirect_uri = format!("http://{host}:{}{shown}", self.port);
+        self.path = path;
+        self
     }
 
     /// How long a login may take (default 5 minutes).
@@ -104,6 +135,48 @@ fn page(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
     response
 }
 
+/// The answer to one request on the listener; `answer` is filled when it
+/// is this login's redirect.
+fn answer_request(
+    req: &Request<hyper::body::Incoming>,
+    path: &str,
+    state: &str,
+    answer: &Answer,
+) -> Response<Full<Bytes>> {
+    if req.uri().path() != path {
+        return page(StatusCode::NOT_FOUND, "Not found.\n");
+    }
+    let query = req.uri().query().unwrap_or("");
+    let ours = form_urlencoded::parse(query.as_bytes()).any(|(k, v)| k == "state" && v == state);
+    if !ours {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "This is not the login this program is waiting for.\n",
+        );
+    }
+    let result = AuthorizationResponse::from_query(query);
+    let ok = result.is_ok();
+    *answer.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+    if ok {
+        page(
+            StatusCode::OK,
+            "Login complete. You may close this window.\n",
+        )
+    } else {
+        page(
+            StatusCode::OK,
+            "The login was refused. You may close this window.\n",
+        )
+    }
+}
+
+type Connection = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+enum Event {
+    Accepted(io::Result<tokio::net::TcpStream>),
+    Served,
+}
+
 impl LoopbackPrompt {
     async fn wait_for_redirect(&self, state: &str) -> Result<AuthorizationResponse, LoginError> {
         let listener = self
@@ -111,57 +184,40 @@ impl LoopbackPrompt {
             .try_clone()
             .and_then(tokio::net::TcpListener::from_std)
             .map_err(|e| LoginError::Prompt(format!("loopback listener: {e}")))?;
-        let answer: Arc<Mutex<Option<Result<AuthorizationResponse, LoginError>>>> = Arc::default();
+        let answer: Answer = Arc::default();
+        let mut connections: FuturesUnordered<Connection> = FuturesUnordered::new();
         loop {
-            let (stream, _) = listener
-                .accept()
-                .await
-                .map_err(|e| LoginError::Prompt(format!("loopback listener: {e}")))?;
-            let slot = Arc::clone(&answer);
-            let path = self.path.clone();
-            let state = state.to_owned();
-            let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                let response = if req.uri().path() != path {
-                    page(StatusCode::NOT_FOUND, "Not found.\n")
-                } else {
-                    let result = AuthorizationResponse::from_query(req.uri().query().unwrap_or(""));
-                    let ours = match &result {
-                        Ok(answer) => answer.state.as_deref() == Some(state.as_str()),
-                        // An error redirect carries our state too, if it is ours.
-                        Err(_) => {
-                            form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
-                                .any(|(k, v)| k == "state" && v == state.as_str())
-                        }
-                    };
-                    if !ours {
-                        page(
-                            StatusCode::BAD_REQUEST,
-                            "This is not the login this program is waiting for.\n",
-                        )
-                    } else {
-                        let ok = result.is_ok();
-                        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
-                        if ok {
-                            page(
-                                StatusCode::OK,
-                                "Login complete. You may close this window.\n",
-                            )
-                        } else {
-                            page(
-                                StatusCode::OK,
-                                "The login was refused. You may close this window.\n",
-                            )
-                        }
-                    }
-                };
-                async move { Ok::<_, Infallible>(response) }
-            });
-            let connection = hyper::server::conn::http1::Builder::new()
-                .keep_alive(false)
-                .serve_connection(TokioIo::new(stream), service);
-            // A client that opens a connection and says nothing must not
-            // hold the listener: each connection gets a few seconds.
-            let _ = tokio::time::timeout(Duration::from_secs(10), connection).await;
+            let event = poll_fn(|cx| {
+                if let Poll::Ready(accepted) = listener.poll_accept(cx) {
+                    return Poll::Ready(Event::Accepted(accepted.map(|(stream, _)| stream)));
+                }
+                match connections.poll_next_unpin(cx) {
+                    Poll::Ready(Some(())) => Poll::Ready(Event::Served),
+                    _ => Poll::Pending,
+                }
+            })
+            .await;
+            match event {
+                Event::Accepted(Ok(stream)) => {
+                    let slot = Arc::clone(&answer);
+                    let path = self.path.clone();
+                    let state = state.to_owned();
+                    let service = hyper::service::service_fn(move |req| {
+                        let response = answer_request(&req, &path, &state, &slot);
+                        async move { Ok::<_, Infallible>(response) }
+                    });
+                    let connection = hyper::server::conn::http1::Builder::new()
+                        .keep_alive(false)
+                        .serve_connection(TokioIo::new(stream), service);
+                    connections.push(Box::pin(async move {
+                        let _ = tokio::time::timeout(CONNECTION_TIMEOUT, connection).await;
+                    }));
+                }
+                Event::Accepted(Err(e)) => {
+                    return Err(LoginError::Prompt(format!("loopback listener: {e}")))
+                }
+                Event::Served => {}
+            }
             if let Some(result) = answer.lock().unwrap_or_else(|p| p.into_inner()).take() {
                 return result;
             }

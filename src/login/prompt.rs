@@ -11,13 +11,17 @@ use super::{AuthorizeRequest, LoginError};
 pub struct AuthorizationResponse {
     /// The authorization code. A short-lived secret.
     pub code: String,
-    /// The `state` the redirect carried, if the prompt saw the redirect.
+    /// The `state` the redirect carried. `None` only when the prompt never
+    /// saw a redirect (a code the user typed from Globus Auth's code page);
+    /// a prompt that reads redirects must fill it, or the login's state
+    /// check is lost.
     pub state: Option<String>,
 }
 
 impl AuthorizationResponse {
     /// Reads a redirect's query string: `code` and `state`, or the server's
-    /// `error` and `error_description`.
+    /// `error` and `error_description`. A redirect without `state` is not
+    /// an answer to any login of this crate's ([`LoginError::StateMismatch`]).
     ///
     /// ```
     /// use tower_gare::login::{AuthorizationResponse, LoginError};
@@ -26,6 +30,8 @@ impl AuthorizationResponse {
     /// assert_eq!((ok.code.as_str(), ok.state.as_deref()), ("abc", Some("xyz")));
     /// let refused = AuthorizationResponse::from_query("error=access_denied&error_description=no+thanks");
     /// assert!(matches!(refused, Err(LoginError::Refused { error, .. }) if error == "access_denied"));
+    /// let forged = AuthorizationResponse::from_query("code=abc");
+    /// assert!(matches!(forged, Err(LoginError::StateMismatch)));
     /// ```
     pub fn from_query(query: &str) -> Result<AuthorizationResponse, LoginError> {
         let mut code = None;
@@ -44,9 +50,13 @@ impl AuthorizationResponse {
         if let Some(error) = error {
             return Err(LoginError::Refused { error, description });
         }
-        match code.filter(|c| !c.is_empty()) {
-            Some(code) => Ok(AuthorizationResponse { code, state }),
-            None => Err(LoginError::Cancelled),
+        match (code.filter(|c| !c.is_empty()), state) {
+            (Some(code), Some(state)) => Ok(AuthorizationResponse {
+                code,
+                state: Some(state),
+            }),
+            (Some(_), None) => Err(LoginError::StateMismatch),
+            (None, _) => Err(LoginError::Cancelled),
         }
     }
 }

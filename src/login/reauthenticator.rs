@@ -8,7 +8,7 @@ use http::Uri;
 
 use super::authorize::AuthorizeRequest;
 use super::exchange::Exchange;
-use super::token::base_scope_name;
+use super::token::scope_names;
 use super::{
     environment, CommandLinePrompt, LoginError, MemoryTokenStore, Prompt, ResourceServers, Token,
     TokenClient, TokenStore,
@@ -180,11 +180,15 @@ impl<P, T> LoginBuilder<P, T> {
         let token_url: Uri = format!("{base}v2/oauth2/token")
             .parse()
             .map_err(|e| LoginConfigError(format!("auth base URL {base:?}: {e}")))?;
-        let redirect_uri = self
-            .prompt
-            .redirect_uri()
-            .or(self.redirect_uri)
-            .unwrap_or_else(|| format!("{base}v2/web/auth-code"));
+        let redirect_uri = match (self.prompt.redirect_uri(), self.redirect_uri) {
+            (Some(listening), Some(set)) if listening != set => {
+                return Err(LoginConfigError(format!(
+                    "the redirect URI {set:?} is not the one the prompt listens on ({listening:?})"
+                )))
+            }
+            (Some(uri), _) | (None, Some(uri)) => uri,
+            (None, None) => format!("{base}v2/web/auth-code"),
+        };
         Ok(Login {
             client,
             prompt: self.prompt,
@@ -303,15 +307,13 @@ impl<C, P: Prompt, T: TokenStore> Login<C, P, T> {
         .await?;
         self.store.put(&tokens).map_err(LoginError::Store)?;
 
-        let missing: Vec<String> = required
-            .iter()
-            .filter(|wanted| {
-                let name = base_scope_name(wanted);
+        let missing: Vec<String> = scope_names(&required)
+            .into_iter()
+            .filter(|name| {
                 !tokens
                     .iter()
                     .any(|t| t.scope.split_whitespace().any(|granted| granted == name))
             })
-            .cloned()
             .collect();
         if !missing.is_empty() {
             return Err(LoginError::MissingScope { scopes: missing });

@@ -174,7 +174,7 @@ impl TokenStore for JsonFileTokenStore {
         let expires_at = entry
             .get("expires_at")
             .and_then(Value::as_u64)
-            .map(|s| UNIX_EPOCH + Duration::from_secs(s));
+            .and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s)));
         let scope = entry
             .get("scope")
             .and_then(Value::as_str)

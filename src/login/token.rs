@@ -63,17 +63,25 @@ impl Token {
     /// (compared by name; dependent scopes in brackets are not listed in a
     /// token's `scope`).
     pub fn grants(&self, scopes: &[String]) -> bool {
-        scopes.iter().all(|wanted| {
-            let name = base_scope_name(wanted);
-            self.scope.split_whitespace().any(|granted| granted == name)
-        })
+        scope_names(scopes)
+            .iter()
+            .all(|name| self.scope.split_whitespace().any(|granted| granted == name))
     }
 }
 
-/// `a[b c]` → `a`.
-pub(crate) fn base_scope_name(scope: &str) -> &str {
-    let scope = scope.trim().trim_start_matches('*');
-    scope.split('[').next().unwrap_or(scope)
+/// The top-level scope names in `scopes` (each entry may hold several, with
+/// dependencies in brackets): `["a[b c] d"]` → `["a", "d"]`.
+pub(crate) fn scope_names(scopes: &[String]) -> Vec<String> {
+    scopes
+        .iter()
+        .flat_map(|entry| match crate::scopes::parse(entry) {
+            Ok(parsed) => parsed
+                .into_iter()
+                .map(|scope| scope.name)
+                .collect::<Vec<_>>(),
+            Err(_) => entry.split_whitespace().map(str::to_owned).collect(),
+        })
+        .collect()
 }
 
 impl fmt::Debug for Token {
@@ -94,7 +102,8 @@ fn one_token(doc: &Map<String, Value>, now: SystemTime) -> Result<Token, String>
     let expires_at = doc
         .get("expires_in")
         .and_then(Value::as_u64)
-        .map(|seconds| now + Duration::from_secs(seconds));
+        // A lifetime past what the clock can hold is "no expiry".
+        .and_then(|seconds| now.checked_add(Duration::from_secs(seconds)));
     Ok(Token::new(
         resource_server,
         access_token,

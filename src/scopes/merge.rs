@@ -4,6 +4,56 @@ use std::collections::HashMap;
 
 use super::{parse, serialize, Scope, ScopeParseError};
 
+/// A scope being merged, with an index of its dependencies by name that
+/// lives as long as it does: merging the same scope again costs its new
+/// dependencies, not all the ones it has.
+struct Node {
+    name: String,
+    optional: bool,
+    children: Vec<Node>,
+    index: HashMap<String, usize>,
+}
+
+fn absorb(nodes: &mut Vec<Node>, index: &mut HashMap<String, usize>, scope: &Scope) {
+    let at = match index.get(&scope.name) {
+        Some(&at) => {
+            nodes[at].optional &= scope.optional;
+            at
+        }
+        None => {
+            index.insert(scope.name.clone(), nodes.len());
+            nodes.push(Node {
+                name: scope.name.clone(),
+                optional: scope.optional,
+                children: Vec::new(),
+                index: HashMap::new(),
+            });
+            nodes.len() - 1
+        }
+    };
+    let node = &mut nodes[at];
+    for dependency in &scope.dependencies {
+        absorb(&mut node.children, &mut node.index, dependency);
+    }
+}
+
+fn into_scope(node: Node) -> Scope {
+    Scope {
+        name: node.name,
+        optional: node.optional,
+        dependencies: node.children.into_iter().map(into_scope).collect(),
+    }
+}
+
+fn merge_all<'a>(scopes: impl Iterator<Item = &'a Scope>) -> Vec<Scope> {
+    let mut nodes = Vec::new();
+    let mut index = HashMap::new();
+    for scope in scopes {
+        absorb(&mut nodes, &mut index, scope);
+    }
+    nodes.into_iter().map(into_scope).collect()
+}
+
 /// `a` then `b`, with each scope once: scopes of the same name are merged
 /// (their dependencies merged the same way, recursively; the result is
 /// optional only if every occurrence was). Order is first occurrence.
@@ -16,38 +66,7 @@ use super::{parse, serialize, Scope, ScopeParseError};
 /// assert_eq!(serialize(&merge(&a, &b)), "t:all[*d1 d2] openid email");
 /// ```
 pub fn merge(a: &[Scope], b: &[Scope]) -> Vec<Scope> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    merge_into(&mut out, a.iter().chain(b));
-    out
-}
-
-/// Merges `scopes` into `into`, looking names up in a map built once per
-/// list (a hostile list of thousands of scopes costs no quadratic time).
-fn merge_into<'a>(into: &mut Vec<Scope>, scopes: impl Iterator<Item = &'a Scope>) {
-    let mut index: HashMap<String, usize> = into
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.name.clone(), i))
-        .collect();
-    for scope in scopes {
-        match index.get(&scope.name) {
-            Some(&i) => {
-                let existing = &mut into[i];
-                existing.optional &= scope.optional;
-                merge_into(&mut existing.dependencies, scope.dependencies.iter());
-            }
-            None => {
-                let mut fresh = Scope {
-                    name: scope.name.clone(),
-                    optional: scope.optional,
-                    dependencies: Vec::with_capacity(scope.dependencies.len()),
-                };
-                merge_into(&mut fresh.dependencies, scope.dependencies.iter());
-                index.insert(fresh.name.clone(), into.len());
-                into.push(fresh);
-            }
-        }
-    }
+    merge_all(a.iter().chain(b))
 }
 
 /// Merges scope strings (each may hold several scopes) into one scope
@@ -69,7 +88,5 @@ pub fn merge_strings<'a>(
     for string in strings {
         all.extend(parse(string)?);
     }
-    let mut out = Vec::with_capacity(all.len());
-    merge_into(&mut out, all.iter());
-    Ok(serialize(&out))
+    Ok(serialize(&merge_all(all.iter())))
 }

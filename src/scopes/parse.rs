@@ -48,8 +48,11 @@ fn is_special(c: char) -> bool {
 ///
 /// Whitespace separates scopes, `*` marks the next scope optional, and
 /// `name[...]` gives `name` dependencies. Empty input gives no scopes.
-/// Unbalanced or misplaced brackets and markers are errors, as in the Python
-/// SDK's parser; nesting deeper than [`MAX_DEPTH`] is an error too.
+/// Unbalanced, empty or misplaced brackets and markers are errors, as in the
+/// Python SDK's parser; nesting deeper than [`MAX_DEPTH`] is an error too.
+/// Unlike the SDK (which builds a graph), a scope that depends on itself
+/// (`a[b[a]]`) is kept as the tree it is, and any whitespace, not only a
+/// space, separates scopes.
 ///
 /// ```
 /// use tower_gare::scopes::parse;
@@ -131,6 +134,10 @@ pub fn parse(input: &str) -> Result<Vec<Scope>, ScopeParseError> {
                 let children = levels.pop().unwrap_or_default();
                 if next.is_some_and(|n| !(n == ']' || n.is_whitespace())) {
                     return error("']' may only be followed by a space or ']'", at);
+                }
+                if children.is_empty() {
+                    // `a[ ]`: brackets with nothing but space in them.
+                    return error("found empty brackets", at);
                 }
                 parent.dependencies.extend(children);
                 if let Some(level) = levels.last_mut() {
