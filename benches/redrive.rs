@@ -30,6 +30,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tower::{Layer, Service, ServiceExt};
 use tower_gare::redrive::{Credentials, GareRedriveLayer, ReauthContext};
 
+#[path = "../tests/common/ok200.rs"]
+mod ok200;
+use ok200::Ok200;
+
 const GARE: &str = r#"{"code": "ConsentRequired", "authorization_parameters": {"required_scopes": ["urn:globus:auth:scope:transfer.api.globus.org:all"]}}"#;
 
 /// Answers 200 to `Bearer t`, a consent GARE to anything else. Ready at once.
@@ -112,21 +116,6 @@ fn passthrough(c: &mut Criterion) {
         })
     });
     group.finish();
-}
-
-#[derive(Clone)]
-struct Ok200;
-
-impl Service<Request<String>> for Ok200 {
-    type Response = Response<String>;
-    type Error = Infallible;
-    type Future = std::future::Ready<Result<Response<String>, Infallible>>;
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-    fn call(&mut self, _req: Request<String>) -> Self::Future {
-        std::future::ready(Ok(Response::new(String::new())))
-    }
 }
 
 fn redrive(c: &mut Criterion) {

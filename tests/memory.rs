@@ -7,12 +7,12 @@
 
 mod common;
 
-use std::convert::Infallible;
 use std::sync::atomic::Ordering;
-use std::task::{Context, Poll};
+use std::task::Context;
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::ok200::Ok200;
 use common::server::{client, serve, sha256, ServerBody};
 use common::{Recorder, TOKEN};
 use futures_util::FutureExt;
@@ -23,22 +23,6 @@ use tower_gare::redrive::{GareRedriveLayer, RedriveOutcome};
 
 #[global_allocator]
 static GLOBAL: common::counting::Counting = common::counting::Counting;
-
-/// A ready in-memory service answering 200 with an empty body.
-#[derive(Clone)]
-struct Ok200;
-
-impl Service<Request<String>> for Ok200 {
-    type Response = Response<String>;
-    type Error = Infallible;
-    type Future = std::future::Ready<Result<Response<String>, Infallible>>;
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-    fn call(&mut self, _req: Request<String>) -> Self::Future {
-        std::future::ready(Ok(Response::new(String::new())))
-    }
-}
 
 /// Allocations made by `rounds` calls of `service`, after one warm-up call.
 fn allocations_of<S>(mut service: S, rounds: usize) -> usize

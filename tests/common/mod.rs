@@ -85,4 +85,5 @@ where
 pub mod counting;
 #[cfg(feature = "login")]
 pub mod fauxbus;
+pub mod ok200;
 pub mod server;
