@@ -26,7 +26,7 @@ use http::header::AUTHORIZATION;
 use http::{Extensions, Uri};
 
 use crate::redrive::config::Setup;
-use crate::redrive::decide::{after_retry, decide, triggers, Decision, Sent};
+use crate::redrive::decide::{after_retry, decide, Decision, Sent};
 use crate::redrive::{GareRedriveLayer, Origin, Reauthenticator, RedriveBody};
 
 /// A `reqwest_middleware::Middleware` that answers GAREs by reauthenticating
@@ -108,7 +108,7 @@ impl<R: Reauthenticator> Middleware for GareRedriveMiddleware<R> {
         let replay = request.try_clone();
 
         let response = next.clone().run(request, extensions).await?;
-        if !triggers(config, response.status()) {
+        if !config.triggers(response.status()) {
             return Ok(response);
         }
         let url = response.url().clone();
@@ -141,7 +141,7 @@ impl<R: Reauthenticator> Middleware for GareRedriveMiddleware<R> {
         credentials.apply_to(request.headers_mut());
         let response = next.run(request, extensions).await?;
         let url = response.url().clone();
-        if !triggers(config, response.status()) {
+        if !config.triggers(response.status()) {
             let mut response = response;
             response.extensions_mut().insert(outcome);
             return Ok(response);

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use bytes::Buf;
-use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri};
+use http::{HeaderMap, HeaderValue, Method, Response, Uri};
 use http_body::Body;
 
 use super::config::Config;
@@ -155,12 +155,6 @@ where
     let (body, verdict) = inspect(&parts.headers, body, config.response_cap).await;
     let gare = requirement_of(config, &parts.headers, verdict).ok();
     finish(Response::from_parts(parts, body), gare, outcome)
-}
-
-/// Whether a status is one the layer reads.
-#[inline]
-pub(crate) fn triggers(config: &Config, status: StatusCode) -> bool {
-    config.triggers(status)
 }
 
 #[cfg(feature = "tracing")]

@@ -10,7 +10,7 @@ use http_body::Body;
 use tower_service::Service;
 
 use super::config::Setup;
-use super::decide::{after_retry, decide, triggers, Decision, Sent};
+use super::decide::{after_retry, decide, Decision, Sent};
 use super::{Reauthenticator, RedriveBody, Replayable};
 
 /// What is kept of a request to send it again.
@@ -49,7 +49,7 @@ pub(crate) struct Retry<S, R, B> {
 
 impl<S, R, B> Retry<S, R, B> {
     pub(crate) fn triggers(&self, status: StatusCode) -> bool {
-        triggers(&self.setup.config, status)
+        self.setup.config.triggers(status)
     }
 }
 
