@@ -9,7 +9,7 @@ pub mod gare;
 pub mod login;
 pub mod redrive;
 #[cfg(feature = "reqwest")]
-pub mod reqwest;
+pub use redrive::reqwest;
 pub mod scopes;
 #[cfg(feature = "testing")]
 pub mod testing;

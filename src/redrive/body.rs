@@ -18,15 +18,6 @@ pin_project! {
     /// then the stream's error if it failed: the bytes are the server's, byte
     /// for byte, whatever the layer decided.
     ///
-    /// ```
-    /// use http_body_util::BodyExt;
-    /// use tower_gare::redrive::RedriveBody;
-    ///
-    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-    /// let body = RedriveBody::new(String::from("hello"));
-    /// assert_eq!(body.collect().await.unwrap().to_bytes(), "hello");
-    /// # });
-    /// ```
     pub struct RedriveBody<B: Body> {
         #[pin]
         kind: Kind<B>,
@@ -47,7 +38,7 @@ pin_project! {
 
 impl<B: Body> RedriveBody<B> {
     /// The inner body, streamed untouched.
-    pub fn new(body: B) -> Self {
+    pub(crate) fn new(body: B) -> Self {
         RedriveBody {
             kind: Kind::Stream { body },
         }

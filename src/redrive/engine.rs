@@ -1,5 +1,6 @@
 //! The redrive engine: credential memory and single-flight reauthentication,
-//! shared by every clone of a layer's services (and by the reqwest middleware).
+//! shared by every service a layer makes, their clones, and the reqwest
+//! middleware made from it.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -13,7 +14,7 @@ use futures_util::future::{Shared, WeakShared};
 use futures_util::FutureExt;
 use http::{HeaderMap, Uri};
 
-use super::{Credentials, Origin, ReauthContext, ReauthError, Reauthenticator};
+use super::{Credentials, Origin, ReauthContext, ReauthError, Reauthenticator, RedriveOutcome};
 use serde_json::Value;
 
 use crate::gare::Gare;
@@ -24,24 +25,17 @@ type BoxedFlight = Pin<Box<dyn Future<Output = FlightResult> + Send>>;
 /// A running reauthentication that any number of requests can wait on.
 /// Whichever waiter is polled drives it, so dropping the request that
 /// started it strands nobody; when every waiter is gone it is dropped.
-pub(crate) type Flight = Shared<BoxedFlight>;
-
-/// How a request came by its credentials.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Role {
-    /// It started the reauthentication.
-    Started,
-    /// It waited on one another request started, or found one finished.
-    Joined,
-}
+type Flight = Shared<BoxedFlight>;
 
 /// Where a request's credentials will come from.
-pub(crate) enum Ticket {
+enum Ticket {
     /// Another request's reauthentication already replaced the credentials
     /// this request was sent with.
     Ready(Credentials),
-    /// A reauthentication to wait on.
-    Wait(Flight, Role),
+    /// A reauthentication this request started.
+    Started(Flight),
+    /// A reauthentication another request started.
+    Joined(Flight),
 }
 
 struct Remembered {
@@ -116,16 +110,10 @@ impl<R: Reauthenticator> Engine<R> {
         }
     }
 
-    /// Whether any credentials are remembered: while none are, requests go
-    /// out exactly as their callers made them.
-    #[inline]
-    pub(crate) fn remembers_any(&self) -> bool {
-        self.any_remembered.load(Ordering::Acquire)
-    }
-
     /// Puts the credentials remembered for `uri`'s origin on `headers` and
     /// returns their generation (0: none). Allocates nothing, and costs one
-    /// atomic load while nothing is remembered.
+    /// atomic load while nothing is remembered: until then, requests go out
+    /// exactly as their callers made them.
     pub(crate) fn apply_remembered(&self, uri: &Uri, headers: &mut HeaderMap) -> u64 {
         if !self.any_remembered.load(Ordering::Acquire) {
             return 0;
@@ -180,10 +168,26 @@ impl<R: Reauthenticator> Engine<R> {
         self.any_remembered.store(false, Ordering::Release);
     }
 
+    /// Credentials for a request that got a GARE, and how they came: newer
+    /// remembered ones or another request's reauthentication (`Coalesced`),
+    /// or a reauthentication this request started (`Redriven`).
+    pub(crate) async fn credentials_for(
+        self: &Arc<Self>,
+        cx: ReauthContext,
+        sent_generation: u64,
+        timeout: Option<Duration>,
+    ) -> (FlightResult, RedriveOutcome) {
+        match self.ticket(cx, sent_generation, timeout) {
+            Ticket::Ready(credentials) => (Ok(credentials), RedriveOutcome::Coalesced),
+            Ticket::Started(flight) => (flight.await, RedriveOutcome::Redriven),
+            Ticket::Joined(flight) => (flight.await, RedriveOutcome::Coalesced),
+        }
+    }
+
     /// Where the credentials for a request that got a GARE come from: newer
     /// remembered ones, a reauthentication already running for the same
     /// requirements, or a new one.
-    pub(crate) fn ticket(
+    fn ticket(
         self: &Arc<Self>,
         cx: ReauthContext,
         sent_generation: u64,
@@ -196,7 +200,7 @@ impl<R: Reauthenticator> Engine<R> {
         }
         let mut flights = lock(&self.flights);
         if let Some(flight) = flights.get(&requirements).and_then(|e| e.flight.upgrade()) {
-            return Ticket::Wait(flight, Role::Joined);
+            return Ticket::Joined(flight);
         }
         // A flight stores its credentials and leaves the map under this lock,
         // so this second look cannot miss one that finished in between.
@@ -212,7 +216,7 @@ impl<R: Reauthenticator> Engine<R> {
         if let Some(weak) = flight.downgrade() {
             flights.insert(requirements, FlightEntry { id, flight: weak });
         }
-        Ticket::Wait(flight, Role::Started)
+        Ticket::Started(flight)
     }
 
     async fn fly(

@@ -2,8 +2,9 @@
 //! boxed slow path for responses that may be GAREs.
 
 use std::fmt;
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::Buf;
@@ -12,8 +13,52 @@ use http_body::Body;
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use super::drive::Retry;
-use super::{Reauthenticator, RedriveBody, Replayable};
+use super::redriver::{Redriver, Sent};
+use super::{Credentials, Reauthenticator, RedriveBody};
+
+/// What a request keeps for the slow path: the service that sent it (to
+/// send it again), the shared state, what it carried, and its copy.
+pub(crate) struct Pending<S, R, B> {
+    pub(crate) service: S,
+    pub(crate) redriver: Arc<Redriver<R>>,
+    pub(crate) sent: Sent,
+    /// The request again, with a replay handle of its body (`None`: the
+    /// body cannot be sent twice).
+    pub(crate) replay: Option<Request<B>>,
+    /// The replay policy's check that the handle still holds the whole body.
+    pub(crate) can_replay: fn(&B) -> bool,
+}
+
+impl<S, R, B, ResBody> Pending<S, R, B>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+    ResBody: Body,
+    ResBody::Data: Buf,
+    R: Reauthenticator,
+{
+    async fn redrive(
+        self,
+        response: Response<ResBody>,
+    ) -> Result<Response<RedriveBody<ResBody>>, S::Error> {
+        let Pending {
+            mut service,
+            redriver,
+            sent,
+            replay,
+            can_replay,
+        } = self;
+        let resend = |mut request: Request<B>, credentials: Credentials| async move {
+            credentials.apply_to(request.headers_mut());
+            // The retry waits for readiness like any request.
+            poll_fn(|cx| service.poll_ready(cx)).await?;
+            service.call(request).await
+        };
+        let still_replayable = |request: &Request<B>| can_replay(request.body());
+        redriver
+            .redrive(sent, replay, still_replayable, response, resend)
+            .await
+    }
+}
 
 type SlowPath<ResBody, E> =
     Pin<Box<dyn Future<Output = Result<Response<RedriveBody<ResBody>>, E>> + Send>>;
@@ -44,7 +89,7 @@ pin_project! {
         First {
             #[pin]
             future: S::Future,
-            retry: Option<Retry<S, R, B>>,
+            pending: Option<Pending<S, R, B>>,
         },
         Slow {
             future: SlowPath<ResBody, S::Error>,
@@ -57,11 +102,11 @@ where
     S: Service<Request<B>>,
     ResBody: Body,
 {
-    pub(crate) fn new(future: S::Future, retry: Retry<S, R, B>) -> Self {
+    pub(crate) fn new(future: S::Future, pending: Pending<S, R, B>) -> Self {
         ResponseFuture {
             state: State::First {
                 future,
-                retry: Some(retry),
+                pending: Some(pending),
             },
         }
     }
@@ -72,7 +117,7 @@ where
     S: Service<Request<B>, Response = Response<ResBody>> + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
-    B: Replayable + Send + 'static,
+    B: Send + 'static,
     ResBody: Body + Send + 'static,
     ResBody::Data: Buf + Send,
     ResBody::Error: Send,
@@ -84,16 +129,16 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::First { future, retry } => {
+                StateProj::First { future, pending } => {
                     let response = ready!(future.poll(cx))?;
-                    let triggered = retry
+                    let triggered = pending
                         .as_ref()
-                        .is_some_and(|retry| retry.triggers(response.status()));
-                    let retry = match retry.take() {
-                        Some(retry) if triggered => retry,
+                        .is_some_and(|pending| pending.redriver.triggers(response.status()));
+                    let pending = match pending.take() {
+                        Some(pending) if triggered => pending,
                         _ => return Poll::Ready(Ok(response.map(RedriveBody::new))),
                     };
-                    let slow: SlowPath<ResBody, S::Error> = Box::pin(retry.after_trigger(response));
+                    let slow: SlowPath<ResBody, S::Error> = Box::pin(pending.redrive(response));
                     this.state.set(State::Slow { future: slow });
                 }
                 StateProj::Slow { future } => return future.as_mut().poll(cx),

@@ -1,4 +1,5 @@
-//! Reading a trigger-status response body, up to a cap, to look for a GARE.
+//! Reading a trigger-status response, its body up to a cap, for a
+//! requirement: a body GARE, a `WWW-Authenticate` challenge, or both merged.
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
@@ -8,13 +9,42 @@ use http::header::CONTENT_LENGTH;
 use http::HeaderMap;
 use http_body::{Body, Frame};
 
+use super::settings::Settings;
 use super::{RedriveBody, RedriveOutcome};
+use crate::challenge;
 use crate::gare::{self, Gare};
 
 /// What reading the body found.
-pub(crate) enum Verdict {
+enum Verdict {
     Gare(Gare),
     Not(RedriveOutcome),
+}
+
+/// Reads a trigger-status response for its requirement: the body GARE, the
+/// header challenge's, or both merged; or why there is none. Whatever it
+/// finds, the returned body yields exactly the frames the server sent.
+pub(crate) async fn requirement<B>(
+    settings: &Settings,
+    headers: &HeaderMap,
+    body: B,
+) -> (RedriveBody<B>, Result<Gare, RedriveOutcome>)
+where
+    B: Body,
+    B::Data: Buf,
+{
+    let (body, verdict) = read_body(headers, body, settings.response_cap).await;
+    let header = if settings.header_challenges {
+        challenge::from_headers(headers)
+    } else {
+        None
+    };
+    let found = match (verdict, header) {
+        (Verdict::Gare(body), Some(header)) => Ok(challenge::merge(body, header)),
+        (Verdict::Gare(body), None) => Ok(body),
+        (Verdict::Not(_), Some(header)) => Ok(header),
+        (Verdict::Not(outcome), None) => Err(outcome),
+    };
+    (body, found)
 }
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {
@@ -27,13 +57,8 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
         .ok()
 }
 
-/// Reads `body` up to `cap` bytes and looks for a GARE. Whatever it finds,
-/// the returned body yields exactly the frames the server sent.
-pub(crate) async fn inspect<B>(
-    headers: &HeaderMap,
-    body: B,
-    cap: usize,
-) -> (RedriveBody<B>, Verdict)
+/// Reads `body` up to `cap` bytes and looks for a GARE.
+async fn read_body<B>(headers: &HeaderMap, body: B, cap: usize) -> (RedriveBody<B>, Verdict)
 where
     B: Body,
     B::Data: Buf,

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use http::StatusCode;
 use tower_layer::Layer;
 
-use super::config::{Config, Setup};
 use super::engine::Engine;
-use super::{GareRedrive, Reauthenticator};
+use super::redriver::Redriver;
+use super::settings::Settings;
+use super::{CloneBodyFn, GareRedrive, Reauthenticator, ReplayableBodies};
 
 /// Wraps services with [`GareRedrive`]: on a GARE, reauthenticate and retry once.
 ///
@@ -32,9 +33,10 @@ use super::{GareRedrive, Reauthenticator};
 ///     });
 /// # let _ = service;
 /// ```
-pub struct GareRedriveLayer<R> {
+pub struct GareRedriveLayer<R, P = ReplayableBodies> {
     engine: Arc<Engine<R>>,
-    config: Arc<Config>,
+    settings: Settings,
+    policy: P,
 }
 
 impl<R: Reauthenticator> GareRedriveLayer<R> {
@@ -44,21 +46,24 @@ impl<R: Reauthenticator> GareRedriveLayer<R> {
     pub fn new(reauthenticator: R) -> Self {
         GareRedriveLayer {
             engine: Arc::new(Engine::new(reauthenticator)),
-            config: Arc::new(Config::default()),
+            settings: Settings::default(),
+            policy: ReplayableBodies,
         }
     }
+}
 
+impl<R: Reauthenticator, P> GareRedriveLayer<R, P> {
     /// The statuses whose bodies are read for a GARE (default 401, 403, 502).
     /// Responses with any other status pass through unread.
     pub fn trigger_statuses(mut self, statuses: impl IntoIterator<Item = StatusCode>) -> Self {
-        Arc::make_mut(&mut self.config).triggers = statuses.into_iter().collect();
+        self.settings.triggers = statuses.into_iter().collect();
         self
     }
 
     /// The most bytes of a trigger-status body read to look for a GARE
     /// (default 64 KiB). A larger body passes through whole, unparsed.
     pub fn response_cap(mut self, bytes: usize) -> Self {
-        Arc::make_mut(&mut self.config).response_cap = bytes;
+        self.settings.response_cap = bytes;
         self
     }
 
@@ -66,7 +71,7 @@ impl<R: Reauthenticator> GareRedriveLayer<R> {
     /// ([`ReplayBody`](super::ReplayBody)) recorded for the replay (default
     /// 64 KiB). Bodies that clone cheaply are replayed whatever their size.
     pub fn replay_cap(mut self, bytes: usize) -> Self {
-        Arc::make_mut(&mut self.config).replay_cap = bytes;
+        self.settings.replay_cap = bytes;
         self
     }
 
@@ -75,7 +80,7 @@ impl<R: Reauthenticator> GareRedriveLayer<R> {
     /// read first; when both are present they are merged (see
     /// [`challenge::merge`](crate::challenge::merge)).
     pub fn header_challenges(mut self, enabled: bool) -> Self {
-        Arc::make_mut(&mut self.config).header_challenges = enabled;
+        self.settings.header_challenges = enabled;
         self
     }
 
@@ -86,8 +91,35 @@ impl<R: Reauthenticator> GareRedriveLayer<R> {
     /// request with the same requirements until their callers give up
     /// (a `tower::timeout` outside this layer).
     pub fn reauth_timeout(mut self, limit: std::time::Duration) -> Self {
-        Arc::make_mut(&mut self.config).reauth_timeout = Some(limit);
+        self.settings.reauth_timeout = Some(limit);
         self
+    }
+
+    /// Sends request bodies again by cloning them with `clone_body` (or not
+    /// at all, where it gives `None`), in place of their
+    /// [`Replayable`](super::Replayable) impl: for body types from other
+    /// crates, as tower-http's `FollowRedirect` takes `clone_body_fn`.
+    ///
+    /// ```
+    /// use http_body_util::combinators::BoxBody;
+    /// use bytes::Bytes;
+    /// use tower_gare::redrive::{Credentials, GareRedriveLayer, ReauthContext};
+    ///
+    /// // A boxed body cannot be cloned: such requests are sent once, and on a
+    /// // GARE the caller gets the response with `RedriveOutcome::NotReplayable`.
+    /// let layer = GareRedriveLayer::new(|_cx: ReauthContext| async { Credentials::bearer("t") })
+    ///     .clone_body_fn(|_body: &BoxBody<Bytes, std::convert::Infallible>| None);
+    /// # let _ = layer;
+    /// ```
+    pub fn clone_body_fn<F, B>(self, clone_body: F) -> GareRedriveLayer<R, CloneBodyFn<F>>
+    where
+        F: Fn(&B) -> Option<B> + Clone,
+    {
+        GareRedriveLayer {
+            engine: self.engine,
+            settings: self.settings,
+            policy: CloneBodyFn(clone_body),
+        }
     }
 
     /// Forgets every credential learned so far; later requests go out as
@@ -97,41 +129,39 @@ impl<R: Reauthenticator> GareRedriveLayer<R> {
     }
 }
 
-impl<R> GareRedriveLayer<R> {
-    /// The engine and settings, for the services and middlewares this layer makes.
-    pub(crate) fn setup(&self) -> Arc<Setup<R>> {
-        Arc::new(Setup {
+impl<R, P> GareRedriveLayer<R, P> {
+    /// The settings and engine, for a service or middleware this layer makes.
+    pub(crate) fn redriver(&self) -> Arc<Redriver<R>> {
+        Arc::new(Redriver {
+            settings: self.settings.clone(),
             engine: Arc::clone(&self.engine),
-            config: Config::clone(&self.config),
         })
     }
 }
 
-impl<R> Clone for GareRedriveLayer<R> {
+impl<R, P: Clone> Clone for GareRedriveLayer<R, P> {
     fn clone(&self) -> Self {
         GareRedriveLayer {
             engine: Arc::clone(&self.engine),
-            config: Arc::clone(&self.config),
+            settings: self.settings.clone(),
+            policy: self.policy.clone(),
         }
     }
 }
 
-impl<S, R> Layer<S> for GareRedriveLayer<R> {
-    type Service = GareRedrive<S, R>;
+impl<S, R, P: Clone> Layer<S> for GareRedriveLayer<R, P> {
+    type Service = GareRedrive<S, R, P>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        GareRedrive::from_parts(inner, self.setup())
+        GareRedrive::from_parts(inner, self.redriver(), self.policy.clone())
     }
 }
 
-impl<R> fmt::Debug for GareRedriveLayer<R> {
+impl<R, P: fmt::Debug> fmt::Debug for GareRedriveLayer<R, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GareRedriveLayer")
-            .field("trigger_statuses", &self.config.triggers)
-            .field("response_cap", &self.config.response_cap)
-            .field("replay_cap", &self.config.replay_cap)
-            .field("header_challenges", &self.config.header_challenges)
-            .field("reauth_timeout", &self.config.reauth_timeout)
+            .field("settings", &self.settings)
+            .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
 }

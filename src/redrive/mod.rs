@@ -58,10 +58,7 @@
 //! if it should cover both.
 
 mod body;
-pub(crate) mod config;
 mod credentials;
-pub(crate) mod decide;
-mod drive;
 mod engine;
 mod future;
 mod inspect;
@@ -69,18 +66,23 @@ mod layer;
 mod origin;
 mod outcome;
 mod reauth;
+mod redriver;
 mod replay;
 mod replay_body;
+#[cfg(feature = "reqwest")]
+pub mod reqwest;
 mod service;
+mod settings;
 
 pub use body::RedriveBody;
-pub use config::DEFAULT_RESPONSE_CAP;
 pub use credentials::{Credentials, InvalidCredentials};
 pub use future::ResponseFuture;
 pub use layer::GareRedriveLayer;
 pub use origin::Origin;
 pub use outcome::{ReauthError, RedriveOutcome};
-pub use reauth::{BoxError, ReauthContext, Reauthenticator};
-pub use replay::Replayable;
+pub(crate) use reauth::BoxError;
+pub use reauth::{ReauthContext, Reauthenticator};
+pub use replay::{CloneBodyFn, ReplayPolicy, Replayable, ReplayableBodies};
 pub use replay_body::{ReplayBody, DEFAULT_REPLAY_CAP};
 pub use service::GareRedrive;
+pub use settings::DEFAULT_RESPONSE_CAP;

@@ -10,15 +10,18 @@ use std::sync::Arc;
 /// ```
 /// use tower_gare::redrive::RedriveOutcome;
 ///
-/// fn report(response: &http::Response<()>) -> &'static str {
-///     match response.extensions().get::<RedriveOutcome>() {
+/// fn report<B>(response: &http::Response<B>) -> &'static str {
+///     match RedriveOutcome::of(response) {
 ///         Some(RedriveOutcome::Redriven) => "reauthenticated and retried",
 ///         Some(RedriveOutcome::ReauthFailed(_)) => "login failed; original response",
 ///         Some(_) => "looked at, left alone",
 ///         None => "not a trigger status",
 ///     }
 /// }
-/// assert_eq!(report(&http::Response::new(())), "not a trigger status");
+/// let mut response = http::Response::new(());
+/// assert_eq!(report(&response), "not a trigger status");
+/// response.extensions_mut().insert(RedriveOutcome::Redriven);
+/// assert_eq!(report(&response), "reauthenticated and retried");
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -44,6 +47,17 @@ pub enum RedriveOutcome {
     /// A GARE, but reauthentication failed (an error, or a panic in the
     /// reauthenticator): the original response, GARE attached.
     ReauthFailed(ReauthError),
+    /// A GARE from another origin than the request was sent to (a redirect
+    /// was followed): not this origin's to log in for. The response, GARE
+    /// attached.
+    OtherOrigin,
+}
+
+impl RedriveOutcome {
+    /// What the layer did with `response`, if it looked at it.
+    pub fn of<B>(response: &http::Response<B>) -> Option<&RedriveOutcome> {
+        response.extensions().get()
+    }
 }
 
 /// Why a reauthentication failed, shared by every request that waited on it.

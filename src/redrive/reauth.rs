@@ -8,8 +8,8 @@ use http::{HeaderValue, Method, StatusCode, Uri};
 use super::{Credentials, Origin};
 use crate::gare::Gare;
 
-/// The boxed error type reauthenticators' errors turn into.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// The boxed error type reauthenticators' errors turn into (tower's own).
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Gets new credentials that satisfy a GARE: runs a login, asks a token
 /// service, or (in tests) returns a scripted token.
@@ -18,14 +18,25 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// are reauthenticators:
 ///
 /// ```
-/// use tower_gare::redrive::{Credentials, GareRedriveLayer, ReauthContext};
+/// use http::{Method, StatusCode, Uri};
+/// use tower_gare::gare::{AuthorizationParameters, Gare};
+/// use tower_gare::redrive::{Credentials, ReauthContext, Reauthenticator};
 ///
-/// let layer = GareRedriveLayer::new(|cx: ReauthContext| async move {
+/// let reauthenticator = |cx: ReauthContext| async move {
 ///     let scopes = cx.gare().authorization_parameters.required_scopes.clone().unwrap_or_default();
 ///     // ... log in with `scopes` ...
-///     Credentials::bearer(format!("token-for-{}", scopes.len()))
+///     Credentials::bearer(format!("token-for-{}", scopes.join("+")))
+/// };
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let gare = Gare::new("ConsentRequired", AuthorizationParameters {
+///     required_scopes: Some(vec!["a".into(), "b".into()]),
+///     ..Default::default()
 /// });
-/// # let _ = layer;
+/// let cx = ReauthContext::new(gare, Method::GET, Uri::from_static("https://x.org/"), StatusCode::FORBIDDEN);
+/// let credentials = reauthenticator.reauthenticate(cx).await.unwrap();
+/// assert_eq!(credentials, Credentials::bearer("token-for-a+b").unwrap());
+/// # });
 /// ```
 ///
 /// The layer calls it at most once for any number of concurrent requests
@@ -115,15 +126,9 @@ impl ReauthContext {
         }
     }
 
-    /// The same context, for a request that was sent with this
-    /// `Authorization` header.
-    pub fn with_sent_authorization(mut self, authorization: Option<HeaderValue>) -> Self {
-        self.sent_authorization = authorization;
-        self
-    }
-
     /// Whether the refused request carried these credentials' `Authorization`
-    /// (so handing them out again would be refused again).
+    /// (so handing them out again would be refused again). A context made
+    /// by [`ReauthContext::new`] was sent with none.
     ///
     /// ```
     /// use http::{Method, StatusCode, Uri};
@@ -135,10 +140,8 @@ impl ReauthContext {
     ///     Method::GET,
     ///     Uri::from_static("https://example.org/"),
     ///     StatusCode::FORBIDDEN,
-    /// )
-    /// .with_sent_authorization(Some(http::HeaderValue::from_static("Bearer old")));
-    /// assert!(cx.was_sent_with(&Credentials::bearer("old").unwrap()));
-    /// assert!(!cx.was_sent_with(&Credentials::bearer("new").unwrap()));
+    /// );
+    /// assert!(!cx.was_sent_with(&Credentials::bearer("old").unwrap()));
     /// ```
     pub fn was_sent_with(&self, credentials: &Credentials) -> bool {
         match (

@@ -11,7 +11,7 @@ use http_body::{Body, Frame, SizeHint};
 
 use super::{BoxError, Replayable};
 
-/// The replay cap [`ReplayBody::new`] uses: 64 KiB.
+/// The replay cap [`GareRedriveLayer`](super::GareRedriveLayer) uses by default: 64 KiB.
 pub const DEFAULT_REPLAY_CAP: usize = 64 * 1024;
 
 /// Wraps a streaming request body so the layer can send it again: the chunks
@@ -37,7 +37,7 @@ pub const DEFAULT_REPLAY_CAP: usize = 64 * 1024;
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let chunks = vec![Ok::<_, std::io::Error>(Frame::data(Bytes::from("a"))), Ok(Frame::data(Bytes::from("b")))];
 /// let body = ReplayBody::new(StreamBody::new(futures_util::stream::iter(chunks)));
-/// let again = body.replay_handle().unwrap();
+/// let again = body.replay_handle(1024).unwrap();
 /// assert_eq!(body.collect().await.unwrap().to_bytes(), "ab");
 /// assert!(again.can_replay());
 /// assert_eq!(again.collect().await.unwrap().to_bytes(), "ab");
@@ -47,8 +47,6 @@ pub struct ReplayBody<B> {
     shared: Arc<Mutex<Recording<B>>>,
     /// Which copy this is: 0 for the original, then 1, 2, ... per handle.
     copy: u64,
-    /// The cap this body was made with, if any; the layer's cap may lower it.
-    own_cap: Option<usize>,
     /// How many chunks of the stream this copy has yielded.
     position: usize,
     trailers_sent: bool,
@@ -62,6 +60,7 @@ struct Recording<B> {
     /// How many chunks were read from `body`, recorded or not.
     read: usize,
     recorded_bytes: usize,
+    /// The smallest cap a handle was taken with.
     cap: usize,
     /// The recording outgrew the cap (or no copy is left to replay it).
     dropped: bool,
@@ -78,40 +77,22 @@ struct Recording<B> {
 }
 
 impl<B> ReplayBody<B> {
-    /// Wraps `body`. It records up to the layer's replay cap (see
-    /// `GareRedriveLayer::replay_cap`), or [`DEFAULT_REPLAY_CAP`] bytes
-    /// when used without the layer.
+    /// Wraps `body`. It records what it sends from the first
+    /// [`replay_handle`](Replayable::replay_handle) on, up to that call's
+    /// cap (the layer's replay cap, when the layer takes the handle).
     pub fn new(body: B) -> Self
     where
         B: Body,
     {
-        Self::build(body, None)
-    }
-
-    /// Wraps `body`, recording at most `cap` bytes, whatever the layer's cap.
-    pub fn with_cap(body: B, cap: usize) -> Self
-    where
-        B: Body,
-    {
-        Self::build(body, Some(cap))
-    }
-
-    fn build(body: B, own_cap: Option<usize>) -> Self
-    where
-        B: Body,
-    {
-        let size_hint = body.size_hint();
-        let cap = own_cap.unwrap_or(DEFAULT_REPLAY_CAP);
-        let too_big = over(&size_hint, cap);
         ReplayBody {
-            own_cap,
+            size_hint: body.size_hint(),
             shared: Arc::new(Mutex::new(Recording {
                 body: Some(Box::pin(body)),
                 chunks: Vec::new(),
                 read: 0,
                 recorded_bytes: 0,
-                cap,
-                dropped: too_big,
+                cap: usize::MAX,
+                dropped: false,
                 failed: false,
                 trailers: None,
                 ended: false,
@@ -122,7 +103,6 @@ impl<B> ReplayBody<B> {
             copy: 0,
             position: 0,
             trailers_sent: false,
-            size_hint,
         }
     }
 
@@ -278,9 +258,14 @@ where
 }
 
 impl<B: Body> Replayable for ReplayBody<B> {
-    fn replay_handle(&self) -> Option<Self> {
+    fn replay_handle(&self, cap: usize) -> Option<Self> {
         let copy = {
             let mut rec = self.recording();
+            rec.cap = rec.cap.min(cap);
+            if over(&self.size_hint, rec.cap) || rec.recorded_bytes > rec.cap {
+                rec.dropped = true;
+                rec.chunks = Vec::new();
+            }
             if rec.dropped || rec.failed {
                 return None;
             }
@@ -290,7 +275,6 @@ impl<B: Body> Replayable for ReplayBody<B> {
         Some(ReplayBody {
             shared: Arc::clone(&self.shared),
             copy,
-            own_cap: self.own_cap,
             position: 0,
             trailers_sent: false,
             size_hint: self.size_hint,
@@ -300,20 +284,6 @@ impl<B: Body> Replayable for ReplayBody<B> {
     fn can_replay(&self) -> bool {
         let rec = self.recording();
         !rec.dropped && !rec.failed
-    }
-
-    fn set_replay_cap(&mut self, cap: usize) {
-        let cap = self.own_cap.map_or(cap, |own| own.min(cap));
-        let too_big = over(&self.size_hint, cap);
-        let mut rec = self.recording();
-        rec.cap = cap;
-        if rec.read == 0 && !rec.failed {
-            // Nothing read yet: the new cap alone decides.
-            rec.dropped = too_big;
-        } else if too_big || rec.recorded_bytes > cap {
-            rec.dropped = true;
-            rec.chunks = Vec::new();
-        }
     }
 }
 

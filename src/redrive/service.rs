@@ -9,9 +9,11 @@ use http::{Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
-use super::config::Setup;
-use super::drive::{ReplayRequest, Retry};
-use super::{GareRedriveLayer, Reauthenticator, RedriveBody, Replayable, ResponseFuture};
+use super::future::Pending;
+use super::redriver::Redriver;
+use super::{
+    GareRedriveLayer, Reauthenticator, RedriveBody, ReplayPolicy, ReplayableBodies, ResponseFuture,
+};
 
 /// A service that answers GAREs by reauthenticating and retrying once.
 /// Made by [`GareRedriveLayer`].
@@ -39,9 +41,10 @@ use super::{GareRedriveLayer, Reauthenticator, RedriveBody, Replayable, Response
 /// assert_eq!(response.status(), 200);
 /// # });
 /// ```
-pub struct GareRedrive<S, R> {
+pub struct GareRedrive<S, R, P = ReplayableBodies> {
     inner: S,
-    setup: Arc<Setup<R>>,
+    redriver: Arc<Redriver<R>>,
+    policy: P,
 }
 
 impl<S, R: Reauthenticator> GareRedrive<S, R> {
@@ -52,9 +55,13 @@ impl<S, R: Reauthenticator> GareRedrive<S, R> {
     }
 }
 
-impl<S, R> GareRedrive<S, R> {
-    pub(crate) fn from_parts(inner: S, setup: Arc<Setup<R>>) -> Self {
-        GareRedrive { inner, setup }
+impl<S, R, P> GareRedrive<S, R, P> {
+    pub(crate) fn from_parts(inner: S, redriver: Arc<Redriver<R>>, policy: P) -> Self {
+        GareRedrive {
+            inner,
+            redriver,
+            policy,
+        }
     }
 
     /// The inner service.
@@ -73,30 +80,33 @@ impl<S, R> GareRedrive<S, R> {
     }
 }
 
-impl<S: Clone, R> Clone for GareRedrive<S, R> {
+impl<S: Clone, R, P: Clone> Clone for GareRedrive<S, R, P> {
     fn clone(&self) -> Self {
         GareRedrive {
             inner: self.inner.clone(),
-            setup: Arc::clone(&self.setup),
+            redriver: Arc::clone(&self.redriver),
+            policy: self.policy.clone(),
         }
     }
 }
 
-impl<S: fmt::Debug, R> fmt::Debug for GareRedrive<S, R> {
+impl<S: fmt::Debug, R, P: fmt::Debug> fmt::Debug for GareRedrive<S, R, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GareRedrive")
             .field("inner", &self.inner)
-            .field("config", &self.setup.config)
+            .field("settings", &self.redriver.settings)
+            .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
 }
 
-impl<S, R, B, ResBody> Service<Request<B>> for GareRedrive<S, R>
+impl<S, R, P, B, ResBody> Service<Request<B>> for GareRedrive<S, R, P>
 where
     S: Service<Request<B>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
-    B: Replayable + Send + 'static,
+    P: ReplayPolicy<B>,
+    B: Send + 'static,
     ResBody: Body + Send + 'static,
     ResBody::Data: Buf + Send,
     ResBody::Error: Send,
@@ -111,30 +121,38 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let engine = &self.setup.engine;
-        let sent_generation = if engine.remembers_any() {
-            let (mut parts, body) = request.into_parts();
-            let generation = engine.apply_remembered(&parts.uri, &mut parts.headers);
-            request = Request::from_parts(parts, body);
-            generation
-        } else {
-            0
-        };
-        request
-            .body_mut()
-            .set_replay_cap(self.setup.config.replay_cap);
-        let replay_body = request.body().replay_handle();
+        let (method, uri) = (request.method().clone(), request.uri().clone());
+        let sent = self.redriver.prepare(method, uri, request.headers_mut());
+        let cap = self.redriver.settings.replay_cap;
+        let replay = self
+            .policy
+            .replay_handle(request.body(), cap)
+            .map(|body| copy_of(&request, body));
         // The service that was made ready is the one called; it then waits
         // in the future for a retry, and a fresh clone takes its place here.
         let clone = self.inner.clone();
         let mut ready = std::mem::replace(&mut self.inner, clone);
-        let replay = ReplayRequest::of(&request, replay_body, sent_generation);
         let future = ready.call(request);
-        let retry = Retry {
-            service: ready,
-            setup: Arc::clone(&self.setup),
-            replay,
-        };
-        ResponseFuture::new(future, retry)
+        ResponseFuture::new(
+            future,
+            Pending {
+                service: ready,
+                redriver: Arc::clone(&self.redriver),
+                sent,
+                replay,
+                can_replay: P::can_replay,
+            },
+        )
     }
+}
+
+/// The request again, with `body`, a replay handle of its body.
+fn copy_of<B>(request: &Request<B>, body: B) -> Request<B> {
+    let mut copy = Request::new(body);
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    *copy.extensions_mut() = request.extensions().clone();
+    copy
 }

@@ -20,19 +20,18 @@
 
 use std::sync::Arc;
 
-use ::reqwest::{Body, Request, Response};
+use ::reqwest::{Body, Request, Response, ResponseBuilderExt, Url};
 use ::reqwest_middleware::{Middleware, Next, Result};
-use http::header::AUTHORIZATION;
 use http::{Extensions, Uri};
+use tower_http::follow_redirect::RequestUri;
 
-use crate::redrive::config::Setup;
-use crate::redrive::decide::{after_retry, decide, Decision, Sent};
-use crate::redrive::{GareRedriveLayer, Origin, Reauthenticator, RedriveBody};
+use super::redriver::Redriver;
+use super::{Credentials, GareRedriveLayer, Reauthenticator, RedriveBody};
 
 /// A `reqwest_middleware::Middleware` that answers GAREs by reauthenticating
 /// and retrying once.
 pub struct GareRedriveMiddleware<R> {
-    setup: Arc<Setup<R>>,
+    redriver: Arc<Redriver<R>>,
 }
 
 impl<R: Reauthenticator> GareRedriveMiddleware<R> {
@@ -53,11 +52,11 @@ impl<R: Reauthenticator> GareRedriveMiddleware<R> {
     /// let layer = GareRedriveLayer::new(|_cx: ReauthContext| async { Credentials::bearer("t") })
     ///     .response_cap(16 * 1024);
     /// let middleware = GareRedriveMiddleware::from_layer(&layer);
-    /// # let _ = middleware;
+    /// assert!(format!("{middleware:?}").contains("response_cap: 16384"));
     /// ```
-    pub fn from_layer(layer: &GareRedriveLayer<R>) -> Self {
+    pub fn from_layer<P>(layer: &GareRedriveLayer<R, P>) -> Self {
         GareRedriveMiddleware {
-            setup: layer.setup(),
+            redriver: layer.redriver(),
         }
     }
 }
@@ -65,7 +64,7 @@ impl<R: Reauthenticator> GareRedriveMiddleware<R> {
 impl<R> Clone for GareRedriveMiddleware<R> {
     fn clone(&self) -> Self {
         GareRedriveMiddleware {
-            setup: Arc::clone(&self.setup),
+            redriver: Arc::clone(&self.redriver),
         }
     }
 }
@@ -73,16 +72,30 @@ impl<R> Clone for GareRedriveMiddleware<R> {
 impl<R> std::fmt::Debug for GareRedriveMiddleware<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GareRedriveMiddleware")
-            .field("config", &self.setup.config)
+            .field("settings", &self.redriver.settings)
             .finish_non_exhaustive()
     }
 }
 
-/// An `http::Response` made by the engine, back into a reqwest one, keeping
-/// the URL the response came from.
-fn to_reqwest(response: http::Response<RedriveBody<Body>>, url: ::reqwest::Url) -> Response {
-    use ::reqwest::ResponseBuilderExt;
+/// A reqwest response as the engine reads it: an `http::Response` that says
+/// in a `RequestUri` which URL answered (reqwest follows redirects).
+fn to_http(response: Response) -> http::Response<Body> {
+    let final_uri = response.url().as_str().parse::<Uri>().ok();
+    let mut response = http::Response::<Body>::from(response);
+    if let Some(uri) = final_uri {
+        response.extensions_mut().insert(RequestUri(uri));
+    }
+    response
+}
+
+/// An engine's response back into a reqwest one, with the URL it came from.
+fn to_reqwest(response: http::Response<RedriveBody<Body>>, sent_to: &Url) -> Response {
     let (mut parts, body) = response.into_parts();
+    let url = parts
+        .extensions
+        .get::<RequestUri>()
+        .and_then(|RequestUri(uri)| Url::parse(&uri.to_string()).ok())
+        .unwrap_or_else(|| sent_to.clone());
     if let Ok(carrier) = http::Response::builder().url(url).body(()) {
         parts.extensions.extend(carrier.into_parts().0.extensions);
     }
@@ -100,53 +113,24 @@ impl<R: Reauthenticator> Middleware for GareRedriveMiddleware<R> {
         let Ok(uri) = request.url().as_str().parse::<Uri>() else {
             return next.run(request, extensions).await;
         };
-        let engine = &self.setup.engine;
-        let config = &self.setup.config;
-        let generation = engine.apply_remembered(&uri, request.headers_mut());
+        let sent_to = request.url().clone();
         let method = request.method().clone();
-        let authorization = request.headers().get(AUTHORIZATION).cloned();
+        let sent = self.redriver.prepare(method, uri, request.headers_mut());
+        // reqwest clones every body but a stream; a stream is sent once.
         let replay = request.try_clone();
 
         let response = next.clone().run(request, extensions).await?;
-        if !config.triggers(response.status()) {
+        if !self.redriver.triggers(response.status()) {
             return Ok(response);
         }
-        let url = response.url().clone();
-        // reqwest followed a redirect to another origin: that server's
-        // requirements are not this origin's to log in for.
-        let answered_by = url
-            .as_str()
-            .parse::<Uri>()
-            .ok()
-            .map(|u| Origin::from_uri(&u));
-        if answered_by != Some(Origin::from_uri(&uri)) {
-            return Ok(response);
-        }
-        let sent = Sent {
-            method: &method,
-            uri: &uri,
-            authorization: authorization.as_ref(),
-            generation,
+        let resend = |mut request: Request, credentials: Credentials| async move {
+            credentials.apply_to(request.headers_mut());
+            next.run(request, extensions).await.map(to_http)
         };
-        let response = http::Response::<Body>::from(response);
-        let (credentials, outcome, mut request) =
-            match decide(engine, config, sent, replay, |_| true, response).await {
-                Decision::Return { response } => return Ok(to_reqwest(response, url)),
-                Decision::Retry {
-                    credentials,
-                    outcome,
-                    replay,
-                } => (credentials, outcome, replay),
-            };
-        credentials.apply_to(request.headers_mut());
-        let response = next.run(request, extensions).await?;
-        let url = response.url().clone();
-        if !config.triggers(response.status()) {
-            let mut response = response;
-            response.extensions_mut().insert(outcome);
-            return Ok(response);
-        }
-        let response = after_retry(config, http::Response::<Body>::from(response), outcome).await;
-        Ok(to_reqwest(response, url))
+        let response = self
+            .redriver
+            .redrive(sent, replay, |_| true, to_http(response), resend)
+            .await?;
+        Ok(to_reqwest(response, &sent_to))
     }
 }

@@ -1,10 +1,6 @@
 //! The layer's settings, shared by its services.
 
-use std::sync::Arc;
-
 use http::StatusCode;
-
-use super::engine::Engine;
 
 /// The response-buffer cap [`GareRedriveLayer`](super::GareRedriveLayer) uses by default: 64 KiB.
 pub const DEFAULT_RESPONSE_CAP: usize = 64 * 1024;
@@ -46,8 +42,9 @@ impl std::fmt::Debug for StatusSet {
     }
 }
 
+/// A layer's settings: what its builder methods set.
 #[derive(Debug, Clone)]
-pub(crate) struct Config {
+pub(crate) struct Settings {
     pub(crate) triggers: StatusSet,
     pub(crate) response_cap: usize,
     pub(crate) replay_cap: usize,
@@ -55,9 +52,9 @@ pub(crate) struct Config {
     pub(crate) reauth_timeout: Option<std::time::Duration>,
 }
 
-impl Default for Config {
+impl Default for Settings {
     fn default() -> Self {
-        Config {
+        Settings {
             // Globus sends GAREs on all three: Transfer's
             // ExternalError.DirListingFailed.LoginFailed is a 502.
             triggers: [
@@ -73,18 +70,4 @@ impl Default for Config {
             reauth_timeout: None,
         }
     }
-}
-
-impl Config {
-    #[inline]
-    pub(crate) fn triggers(&self, status: StatusCode) -> bool {
-        self.triggers.contains(status)
-    }
-}
-
-/// What a service and each of its requests share: the layer's engine and
-/// settings, behind one `Arc` so a request costs one reference count.
-pub(crate) struct Setup<R> {
-    pub(crate) engine: Arc<Engine<R>>,
-    pub(crate) config: Config,
 }
