@@ -9,7 +9,11 @@ pub mod gare;
 pub mod login;
 pub mod redrive;
 #[cfg(feature = "reqwest")]
-pub use redrive::reqwest;
+pub mod reqwest {
+    //! The redrive engine as a [`reqwest_middleware::Middleware`] (feature
+    //! `reqwest`): see [`GareRedriveMiddleware`].
+    pub use crate::redrive::reqwest::GareRedriveMiddleware;
+}
 pub mod scopes;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -70,7 +70,7 @@ mod redriver;
 mod replay;
 mod replay_body;
 #[cfg(feature = "reqwest")]
-pub mod reqwest;
+pub(crate) mod reqwest;
 mod service;
 mod settings;
 

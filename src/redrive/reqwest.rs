@@ -1,22 +1,6 @@
-//! The redrive engine as a [`reqwest_middleware::Middleware`] (feature `reqwest`).
-//!
-//! ```
-//! use tower_gare::redrive::{Credentials, ReauthContext};
-//! use tower_gare::reqwest::GareRedriveMiddleware;
-//!
-//! let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-//!     .with(GareRedriveMiddleware::new(|_cx: ReauthContext| async { Credentials::bearer("new-token") }))
-//!     .build();
-//! # let _ = client;
-//! ```
-//!
-//! It runs the same engine as [`GareRedriveLayer`]: the same triggers and
-//! caps, one reauthentication for concurrent requests with the same
-//! requirements, credentials remembered per origin, one retry, a
-//! [`RedriveOutcome`](crate::redrive::RedriveOutcome) and the
-//! [`Gare`](crate::gare::Gare) in the response's extensions. A request whose
-//! body reqwest cannot clone (a stream) is sent once: on a GARE the caller
-//! gets the response with the GARE attached and `NotReplayable`.
+//! The redrive engine as a [`reqwest_middleware::Middleware`], beside the
+//! tower service: both run [`Redriver::redrive`], each with its own "send
+//! it again".
 
 use std::sync::Arc;
 
@@ -29,7 +13,27 @@ use super::redriver::Redriver;
 use super::{Credentials, GareRedriveLayer, Reauthenticator, RedriveBody};
 
 /// A `reqwest_middleware::Middleware` that answers GAREs by reauthenticating
-/// and retrying once.
+/// and retrying once (feature `reqwest`).
+///
+/// ```
+/// use tower_gare::redrive::{Credentials, ReauthContext};
+/// use tower_gare::reqwest::GareRedriveMiddleware;
+///
+/// let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+///     .with(GareRedriveMiddleware::new(|_cx: ReauthContext| async { Credentials::bearer("new-token") }))
+///     .build();
+/// # let _ = client;
+/// ```
+///
+/// It runs the same engine as [`GareRedriveLayer`]: the same triggers and
+/// caps, one reauthentication for concurrent requests with the same
+/// requirements, credentials remembered per origin, one retry, a
+/// [`RedriveOutcome`](crate::redrive::RedriveOutcome) and the
+/// [`Gare`](crate::gare::Gare) in the response's extensions. A request whose
+/// body reqwest cannot clone (a stream) is sent once: on a GARE the caller
+/// gets the response with the GARE attached and `NotReplayable`. A GARE
+/// from another origin, reached by following a redirect, is not logged in
+/// for (`OtherOrigin`).
 pub struct GareRedriveMiddleware<R> {
     redriver: Arc<Redriver<R>>,
 }
