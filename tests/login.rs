@@ -15,9 +15,10 @@ use tower::service_fn;
 use tower_gare::gare::{self, Gare};
 use tower_gare::login::{
     AuthorizationResponse, AuthorizeRequest, CommandLinePrompt, JsonFileTokenStore, Login,
-    LoginError, LoopbackPrompt, MemoryTokenStore, Prompt, ResourceServers, Token, TokenStore,
+    LoginConfigError, LoginError, LoopbackPrompt, MemoryTokenStore, Prompt, ResourceServers,
+    Secret, Token, TokenStore,
 };
-use tower_gare::redrive::{Credentials, ReauthContext, Reauthenticator};
+use tower_gare::redrive::{Credentials, InvalidCredentials, ReauthContext, Reauthenticator};
 
 /// Answers the code it was given with the request it got back.
 #[derive(Clone, Default, Debug)]
@@ -56,11 +57,11 @@ impl ScriptedPrompt {
 type Exchanges = Arc<Mutex<Vec<(http::HeaderMap, Vec<(String, String)>)>>>;
 
 /// A token endpoint: checks the PKCE verifier against the challenge the
-/// prompt saw, then answers `response`.
+/// prompt saw, then answers `response` (JSON, or any text).
 fn token_endpoint(
     prompt: ScriptedPrompt,
     status: StatusCode,
-    response: Value,
+    response: impl Into<Body>,
     exchanges: Exchanges,
 ) -> impl tower::Service<
     Request<Full<Bytes>>,
@@ -71,6 +72,7 @@ fn token_endpoint(
        + Send
        + Sync
        + 'static {
+    let response = response.into().0;
     service_fn(move |req: Request<Full<Bytes>>| {
         let prompt = prompt.clone();
         let response = response.clone();
@@ -93,11 +95,26 @@ fn token_endpoint(
             assert_eq!(field("code").as_deref(), Some("the-code"));
             assert_eq!(field("grant_type").as_deref(), Some("authorization_code"));
             exchanges.lock().unwrap().push((headers, form));
-            let mut out = Response::new(Full::new(Bytes::from(response.to_string())));
+            let mut out = Response::new(Full::new(response));
             *out.status_mut() = status;
             Ok::<_, Infallible>(out)
         }
     })
+}
+
+/// A token endpoint's answer: a JSON document or raw text.
+struct Body(Bytes);
+
+impl From<Value> for Body {
+    fn from(json: Value) -> Self {
+        Body(Bytes::from(json.to_string()))
+    }
+}
+
+impl From<&'static str> for Body {
+    fn from(text: &'static str) -> Self {
+        Body(Bytes::from_static(text.as_bytes()))
+    }
 }
 
 fn tokens_response() -> Value {
@@ -143,7 +160,7 @@ impl Setup {
     fn login(
         &self,
         status: StatusCode,
-        response: Value,
+        response: impl Into<Body>,
     ) -> Login<
         impl tower::Service<
                 Request<Full<Bytes>>,
@@ -259,10 +276,14 @@ async fn state_is_random_and_checked() {
         s.exchanges.lock().unwrap().is_empty(),
         "no code exchanged on a forged redirect"
     );
-    let _ = login
+    let again = login
         .reauthenticate(context(gare, "https://transfer.api.globus.org/"))
-        .await;
+        .await
+        .unwrap_err();
+    assert!(matches!(again, LoginError::StateMismatch), "{again}");
+    assert!(s.exchanges.lock().unwrap().is_empty());
     let seen = s.prompt.seen.lock().unwrap();
+    assert_eq!(seen.len(), 2, "each reauthentication is a login of its own");
     assert_ne!(seen[0].state(), seen[1].state());
     assert_ne!(
         seen[0].param("code_challenge"),
@@ -383,20 +404,57 @@ async fn errors_a_user_can_act_on() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, LoginError::InvalidResponse { status: 200, .. }),
+        matches!(
+            err,
+            LoginError::InvalidResponse {
+                status: StatusCode::OK,
+                reason: "not a JSON object"
+            }
+        ),
         "{err}"
     );
+    assert!(std::error::Error::source(&err).is_none());
+
+    let s = setup();
+    let no_json = s.login(StatusCode::BAD_GATEWAY, "<html>Bad Gateway</html>");
+    let err = no_json
+        .reauthenticate(context(gare(), uri))
+        .await
+        .unwrap_err();
+    let LoginError::InvalidJson { status, source } = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(*status, StatusCode::BAD_GATEWAY);
+    assert!(source.is_syntax(), "{source}");
+    let carried = std::error::Error::source(&err).expect("the JSON error is the source");
+    assert!(carried.downcast_ref::<serde_json::Error>().is_some());
+    assert!(err.to_string().contains("502"), "{err}");
 
     let s = setup();
     let malformed = s.login(StatusCode::OK, tokens_response());
     let bad_scope = gare_of(json!({"code": "ConsentRequired", "required_scopes": ["a[b"]}));
-    assert!(matches!(
-        malformed
-            .reauthenticate(context(bad_scope, uri))
-            .await
-            .unwrap_err(),
-        LoginError::InvalidScope(_)
-    ));
+    let err = malformed
+        .reauthenticate(context(bad_scope, uri))
+        .await
+        .unwrap_err();
+    let LoginError::InvalidScope(parse_error) = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(
+        *parse_error,
+        tower_gare::scopes::parse("a[b").unwrap_err(),
+        "the scope parser's own error"
+    );
+    let carried = std::error::Error::source(&err).expect("the parse error is the source");
+    assert_eq!(
+        carried.downcast_ref::<tower_gare::scopes::ScopeParseError>(),
+        Some(parse_error)
+    );
+    assert_eq!(
+        s.prompt.count(),
+        0,
+        "no login started for a malformed scope"
+    );
 
     let s = setup();
     let nothing = Login::builder("c")
@@ -450,19 +508,12 @@ async fn stored_tokens_are_used_before_a_login() {
     assert_eq!(creds, Credentials::bearer("stored-token").unwrap());
     assert_eq!(s.prompt.count(), 0);
 
-    // Not the token the request was just refused with.
-    let refused_with =
-        context(gare(), uri).with_sent_authorization(Some("Bearer stored-token".parse().unwrap()));
-    let creds = login.reauthenticate(refused_with).await.unwrap();
-    assert_eq!(creds, Credentials::bearer("transfer-token").unwrap());
-    assert_eq!(s.prompt.count(), 1);
-
     // A session requirement always means a login.
     let session = gare_of(
         json!({"code": "X", "authorization_parameters": {"session_required_mfa": true, "required_scopes": [TRANSFER]}}),
     );
     login.reauthenticate(context(session, uri)).await.unwrap();
-    assert_eq!(s.prompt.count(), 2);
+    assert_eq!(s.prompt.count(), 1);
 
     // Expired tokens are not used.
     login
@@ -475,7 +526,70 @@ async fn stored_tokens_are_used_before_a_login() {
         )])
         .unwrap();
     login.reauthenticate(context(gare(), uri)).await.unwrap();
-    assert_eq!(s.prompt.count(), 3);
+    assert_eq!(s.prompt.count(), 2);
+}
+
+#[tokio::test]
+async fn a_stored_token_the_request_was_refused_with_is_not_offered_again() {
+    let s = setup();
+    let store = MemoryTokenStore::default();
+    store
+        .put(&[Token::new(
+            "transfer.api.globus.org",
+            "stored-token",
+            TRANSFER,
+            Some(SystemTime::now() + Duration::from_secs(3600)),
+        )])
+        .unwrap();
+    let login = Login::builder("c")
+        .auth_base_url("https://auth.example.org/")
+        .resource_servers(ResourceServers::new())
+        .prompt(s.prompt.clone())
+        .token_store(store)
+        .build(token_endpoint(
+            s.prompt.clone(),
+            StatusCode::OK,
+            tokens_response(),
+            s.exchanges.clone(),
+        ))
+        .unwrap();
+    // Transfer refuses the stored token (revoked, say) with a GARE and
+    // takes only the one a new login gets.
+    let sent: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = sent.clone();
+    let transfer = service_fn(move |req: Request<Full<Bytes>>| {
+        let authorization = req.headers()["authorization"].to_str().unwrap().to_owned();
+        seen.lock().unwrap().push(authorization.clone());
+        async move {
+            let (status, body) = if authorization == "Bearer transfer-token" {
+                (StatusCode::OK, "{}".to_owned())
+            } else {
+                (
+                    StatusCode::FORBIDDEN,
+                    json!({"code": "ConsentRequired", "required_scopes": [TRANSFER]}).to_string(),
+                )
+            };
+            let mut response = Response::new(Full::new(Bytes::from(body)));
+            *response.status_mut() = status;
+            Ok::<_, Infallible>(response)
+        }
+    });
+    let client = tower::Layer::layer(&tower_gare::redrive::GareRedriveLayer::new(login), transfer);
+    let request = Request::get("https://transfer.api.globus.org/v0.10/task_list")
+        .header("authorization", "Bearer stored-token")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(client, request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(matches!(
+        tower_gare::redrive::RedriveOutcome::of(&response),
+        Some(tower_gare::redrive::RedriveOutcome::Redriven)
+    ));
+    assert_eq!(s.prompt.count(), 1, "a login, not the stored token again");
+    assert_eq!(
+        *sent.lock().unwrap(),
+        ["Bearer stored-token", "Bearer transfer-token"]
+    );
 }
 
 #[test]
@@ -575,7 +689,7 @@ async fn the_command_line_prompt_prints_safely_and_reads_the_code() {
     let prompt =
         CommandLinePrompt::with_io(std::io::Cursor::new(pasted.into_bytes()), std::io::sink());
     let answer = prompt.authorize(&request).await.unwrap();
-    assert_eq!(answer.code, "pasted");
+    assert_eq!(answer.code.secret(), "pasted");
     assert_eq!(answer.state.as_deref(), Some(request.state()));
 
     let prompt = CommandLinePrompt::with_io(std::io::Cursor::new(b"\n".to_vec()), std::io::sink());
@@ -660,7 +774,7 @@ async fn the_loopback_prompt_takes_only_its_own_redirect() {
         StatusCode::OK
     );
     let answer = waiting.await.unwrap().unwrap();
-    assert_eq!(answer.code, "good");
+    assert_eq!(answer.code.secret(), "good");
     assert_eq!(answer.state.as_deref(), Some(state.as_str()));
 }
 
@@ -734,4 +848,314 @@ async fn credentials_for_a_first_request_log_in_once_then_come_from_the_store() 
     let again = login.credentials_for(&uri).await.unwrap();
     assert_eq!(again, first);
     assert_eq!(s.prompt.count(), 1);
+}
+
+/// The value of `name` as the URL itself carries it (not as the request
+/// remembers it): what the authorization server will read.
+fn url_param(request: &AuthorizeRequest, name: &str) -> Option<String> {
+    let query = request.url().split_once('?')?.1;
+    let mut values = form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned());
+    let value = values.next();
+    assert_eq!(values.next(), None, "{name} sent once");
+    value
+}
+
+fn challenge(value: &'static str) -> Gare {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::WWW_AUTHENTICATE,
+        http::HeaderValue::from_static(value),
+    );
+    tower_gare::challenge::from_headers(&headers).expect("a requirement")
+}
+
+#[tokio::test]
+async fn a_step_up_challenge_reaches_the_authorize_url() {
+    let s = setup();
+    let login = s.login(StatusCode::OK, tokens_response());
+    let gare = challenge(
+        r#"Bearer error="insufficient_user_authentication", scope="urn:globus:auth:scope:transfer.api.globus.org:all", acr_values="urn:mace:incommon:iap:silver phr", max_age="300""#,
+    );
+    login
+        .reauthenticate(context(gare, "https://transfer.api.globus.org/"))
+        .await
+        .unwrap();
+    let request = s.prompt.last();
+    assert_eq!(
+        url_param(&request, "acr_values").as_deref(),
+        Some("urn:mace:incommon:iap:silver phr")
+    );
+    assert_eq!(url_param(&request, "max_age").as_deref(), Some("300"));
+    assert_eq!(url_param(&request, "claims"), None);
+    assert_eq!(
+        url_param(&request, "prompt"),
+        None,
+        "max_age > 0 is not a forced login"
+    );
+    assert_eq!(request.param("max_age"), Some("300"));
+
+    // max_age=0: authenticated just now, a fresh login.
+    let gare = challenge(
+        r#"Bearer error="insufficient_user_authentication", scope="urn:globus:auth:scope:transfer.api.globus.org:all", max_age=0"#,
+    );
+    login
+        .reauthenticate(context(gare, "https://transfer.api.globus.org/"))
+        .await
+        .unwrap();
+    let request = s.prompt.last();
+    assert_eq!(url_param(&request, "max_age").as_deref(), Some("0"));
+    assert_eq!(url_param(&request, "prompt").as_deref(), Some("login"));
+    assert_eq!(url_param(&request, "acr_values"), None);
+}
+
+#[tokio::test]
+async fn a_claims_challenge_reaches_the_authorize_url() {
+    let s = setup();
+    let login = s.login(StatusCode::OK, tokens_response());
+    // {"id_token":{"acr":{"essential":true,"value":"urn:mace:incommon:iap:silver"}}}, base64url.
+    let gare = challenge(
+        r#"Bearer error="insufficient_claims", scope="urn:globus:auth:scope:transfer.api.globus.org:all", claims="eyJpZF90b2tlbiI6eyJhY3IiOnsiZXNzZW50aWFsIjp0cnVlLCJ2YWx1ZSI6InVybjptYWNlOmluY29tbW9uOmlhcDpzaWx2ZXIifX19""#,
+    );
+    login
+        .reauthenticate(context(gare, "https://transfer.api.globus.org/"))
+        .await
+        .unwrap();
+    let request = s.prompt.last();
+    let claims = url_param(&request, "claims").expect("claims sent");
+    // Sent as JSON (OpenID Connect Core 5.5), not base64 as it came.
+    assert_eq!(
+        serde_json::from_str::<Value>(&claims).unwrap(),
+        json!({"id_token": {"acr": {"essential": true, "value": "urn:mace:incommon:iap:silver"}}})
+    );
+    assert_eq!(url_param(&request, "max_age"), None);
+    assert_eq!(url_param(&request, "acr_values"), None);
+}
+
+#[tokio::test]
+async fn a_body_gare_may_carry_step_up_parameters_in_its_extras() {
+    let s = setup();
+    let login = s.login(StatusCode::OK, tokens_response());
+    let gare = gare_of(json!({
+        "code": "AuthenticationRequired",
+        "authorization_parameters": {"required_scopes": [TRANSFER]},
+        "acr_values": "2", "max_age": 60, "claims": {"userinfo": {"email": null}}
+    }));
+    login
+        .reauthenticate(context(gare, "https://transfer.api.globus.org/"))
+        .await
+        .unwrap();
+    let request = s.prompt.last();
+    assert_eq!(url_param(&request, "acr_values").as_deref(), Some("2"));
+    assert_eq!(url_param(&request, "max_age").as_deref(), Some("60"));
+    assert_eq!(
+        serde_json::from_str::<Value>(&url_param(&request, "claims").unwrap()).unwrap(),
+        json!({"userinfo": {"email": null}})
+    );
+}
+
+#[test]
+fn a_redirect_uri_the_prompt_does_not_listen_on_is_an_error() {
+    let prompt = LoopbackPrompt::bind(0).unwrap();
+    let listening = prompt.redirect_uri().to_owned();
+    let err = Login::builder("c")
+        .auth_base_url("https://auth.example.org")
+        .redirect_uri("https://app.example.org/callback")
+        .prompt(prompt)
+        .build(tower::service_fn(|_: Request<Full<Bytes>>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+        }))
+        .unwrap_err();
+    match &err {
+        LoginConfigError::RedirectUriMismatch { configured, prompt } => {
+            assert_eq!(configured, "https://app.example.org/callback");
+            assert_eq!(prompt, &listening);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        err.to_string().contains("app.example.org/callback"),
+        "{err}"
+    );
+
+    // The same URI, set explicitly, is fine.
+    let prompt = LoopbackPrompt::bind(0).unwrap();
+    let listening = prompt.redirect_uri().to_owned();
+    let login = Login::builder("c")
+        .auth_base_url("https://auth.example.org")
+        .redirect_uri(listening.clone())
+        .prompt(prompt)
+        .build(tower::service_fn(|_: Request<Full<Bytes>>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+        }))
+        .unwrap();
+    assert_eq!(login.redirect_uri(), listening);
+}
+
+#[test]
+fn a_bad_auth_url_is_an_error_that_carries_its_cause() {
+    let err = Login::builder("c")
+        .auth_base_url("https://auth example.org")
+        .build(tower::service_fn(|_: Request<Full<Bytes>>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+        }))
+        .unwrap_err();
+    assert!(
+        matches!(&err, LoginConfigError::InvalidAuthUrl { url, .. } if url == "https://auth example.org/"),
+        "{err:?}"
+    );
+    let source = std::error::Error::source(&err).expect("the URI error");
+    assert!(source.downcast_ref::<http::uri::InvalidUri>().is_some());
+}
+
+#[tokio::test]
+async fn a_token_that_cannot_go_in_a_header_is_its_own_error() {
+    let s = setup();
+    let login = s.login(
+        StatusCode::OK,
+        json!({"access_token": "bad\ntoken-s3cret", "resource_server": "transfer.api.globus.org", "scope": TRANSFER}),
+    );
+    let err = login
+        .reauthenticate(context(
+            gare_of(json!({"code": "ConsentRequired", "required_scopes": [TRANSFER]})),
+            "https://transfer.api.globus.org/",
+        ))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LoginError::InvalidToken(_)), "{err:?}");
+    let source = std::error::Error::source(&err).expect("the credentials error");
+    assert!(source.downcast_ref::<InvalidCredentials>().is_some());
+    for shown in [err.to_string(), format!("{err:?}"), source.to_string()] {
+        assert!(!shown.contains("s3cret"), "{shown}");
+    }
+}
+
+#[test]
+fn secrets_never_reach_debug() {
+    let secret = Secret::new("s3cret-value");
+    assert_eq!(format!("{secret:?}"), "Secret(<redacted>)");
+    assert_eq!(secret.secret(), "s3cret-value");
+
+    let builder = Login::builder("c").client_secret("s3cret-value");
+    let shown = format!("{builder:?}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(shown.contains("Secret(<redacted>)"), "{shown}");
+
+    let answer = AuthorizationResponse {
+        code: "s3cret-value".into(),
+        state: Some("xyz".into()),
+    };
+    assert!(!format!("{answer:?}").contains("s3cret"));
+    assert_eq!(answer.code, Secret::from("s3cret-value".to_owned()));
+
+    let token = Token::new("rs", "s3cret-value", "scope", None);
+    assert!(!format!("{token:?}").contains("s3cret"));
+    assert_eq!(token.access_token(), "s3cret-value");
+}
+
+#[tokio::test]
+async fn the_loopback_prompt_listens_where_redirect_to_says() {
+    let s = setup();
+    s.login(StatusCode::OK, tokens_response())
+        .reauthenticate(context(
+            gare_of(json!({"code": "ConsentRequired", "required_scopes": [TRANSFER]})),
+            "https://transfer.api.globus.org/",
+        ))
+        .await
+        .unwrap();
+    let request = s.prompt.last();
+    let state = request.state().to_owned();
+
+    let prompt = LoopbackPrompt::bind(0).unwrap();
+    let port = prompt.local_addr().unwrap().port();
+    // The root path is shown without a trailing slash, as the Python SDK does.
+    let prompt = prompt.redirect_to("localhost", "/");
+    assert_eq!(prompt.redirect_uri(), format!("http://localhost:{port}"));
+    // A path without its leading slash gets one.
+    let prompt = prompt
+        .redirect_to("127.0.0.1", "callback")
+        .timeout(Duration::from_secs(10))
+        .on_url(|_| {});
+    let redirect = prompt.redirect_uri().to_owned();
+    assert_eq!(redirect, format!("http://127.0.0.1:{port}/callback"));
+    assert_eq!(
+        Prompt::redirect_uri(&prompt).as_deref(),
+        Some(redirect.as_str()),
+        "the URI a login sends is the one shown"
+    );
+
+    let waiting = tokio::spawn(async move { prompt.authorize(&request).await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The redirect is taken on the path given, and only there.
+    assert_eq!(
+        browser_get(&format!(
+            "http://127.0.0.1:{port}/?code=elsewhere&state={state}"
+        ))
+        .await,
+        StatusCode::NOT_FOUND
+    );
+    assert!(!waiting.is_finished());
+    assert_eq!(
+        browser_get(&format!("{redirect}?code=good&state={state}")).await,
+        StatusCode::OK
+    );
+    let answer = waiting.await.unwrap().unwrap();
+    assert_eq!(answer.code.secret(), "good");
+}
+
+/// The mode of a token file must not depend on the umask of the process
+/// that writes it. A umask is process-wide, so the check runs in a child
+/// process of this test binary, started by `sh` with `umask 022` (under a
+/// umask of 077 even a file created 0644 would come out 0600).
+#[cfg(unix)]
+#[test]
+fn the_token_file_is_0600_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    const CHILD: &str = "TOWER_GARE_TEST_UMASK_CHILD";
+    const NAME: &str = "the_token_file_is_0600_whatever_the_umask";
+
+    if std::env::var_os(CHILD).is_some() {
+        let dir = std::env::temp_dir().join(format!("tower-gare-umask-{}", std::process::id()));
+        let path = dir.join("tokens.json");
+        let probe = dir.join("probe");
+        std::fs::create_dir_all(&dir).unwrap();
+        // The umask really is 022 here: a plain new file is 0644.
+        std::fs::write(&probe, b"").unwrap();
+        let probe_mode = std::fs::metadata(&probe).unwrap().permissions().mode() & 0o777;
+        assert_eq!(probe_mode, 0o644, "the child runs under umask 022");
+        let store = JsonFileTokenStore::new(&path);
+        store
+            .put(&[Token::new("transfer.api.globus.org", "t", TRANSFER, None)])
+            .unwrap();
+        let first = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        // Replaced (written beside it, renamed): still private.
+        store
+            .put(&[Token::new("groups.api.globus.org", "g", "g", None)])
+            .unwrap();
+        let second = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!((first, second), (0o600, 0o600), "{first:o}, {second:o}");
+        return;
+    }
+
+    let exe = std::env::current_exe().unwrap();
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"umask 022 && exec "$0" "$@""#)
+        .arg(&exe)
+        .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the child failed:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("1 passed"),
+        "the child ran the check:\n{stdout}"
+    );
 }

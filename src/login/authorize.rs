@@ -8,7 +8,8 @@ use base64::Engine as _;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::sanitize_for_terminal;
+use super::sanitize::sanitize_for_terminal;
+use super::{LoginError, Secret};
 use crate::gare::Gare;
 
 /// An authorize request for one login: its URL and what the prompt needs.
@@ -24,12 +25,9 @@ pub struct AuthorizeRequest {
     params: Vec<(String, String)>,
 }
 
-/// The PKCE verifier of a login: a secret until the code is exchanged.
-pub(crate) struct Verifier(pub(crate) String);
-
-fn random_url_safe(bytes: usize) -> Result<String, getrandom::Error> {
+fn random_url_safe(bytes: usize) -> Result<String, LoginError> {
     let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf)?;
+    getrandom::fill(&mut buf).map_err(|e| LoginError::Randomness(e.into()))?;
     Ok(URL_SAFE_NO_PAD.encode(buf))
 }
 
@@ -39,14 +37,15 @@ fn comma_joined(list: &Option<Vec<String>>) -> Option<String> {
 }
 
 impl AuthorizeRequest {
-    /// Builds the request for `gare`, asking for `scope`.
+    /// Builds the request for `gare`, asking for `scope`; with it, the PKCE
+    /// verifier, a secret until the code is exchanged.
     pub(crate) fn build(
         authorize_endpoint: &str,
         client_id: &str,
         redirect_uri: &str,
         scope: &str,
         gare: &Gare,
-    ) -> Result<(AuthorizeRequest, Verifier), getrandom::Error> {
+    ) -> Result<(AuthorizeRequest, Secret), LoginError> {
         // 32 random bytes: a 43-character verifier, the RFC 7636 minimum.
         let verifier = random_url_safe(32)?;
         let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
@@ -127,7 +126,7 @@ impl AuthorizeRequest {
             session_message: params.session_message.clone(),
             params: query,
         };
-        Ok((request, Verifier(verifier)))
+        Ok((request, Secret::new(verifier)))
     }
 
     /// The URL to send the user to.
@@ -145,8 +144,13 @@ impl AuthorizeRequest {
         &self.redirect_uri
     }
 
-    /// The GARE's session message, safe to print on a terminal (see
-    /// [`sanitize_for_terminal`]).
+    /// The GARE's session message, safe to print on a terminal: without
+    /// control characters or escape sequences, line breaks made spaces (the
+    /// server chose it, and printed raw it could rewrite what the terminal
+    /// shows).
+    ///
+    /// Only the message shown is sanitized; [`param`](Self::param)`("session_message")`
+    /// gives it as sent.
     pub fn session_message(&self) -> Option<String> {
         self.session_message.as_deref().map(sanitize_for_terminal)
     }
@@ -162,8 +166,9 @@ impl AuthorizeRequest {
 
 impl fmt::Debug for AuthorizeRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The URL holds nothing secret (the verifier stays here), but the
-        // state is best kept out of logs.
+        // The URL holds nothing secret (the verifier is not part of the
+        // request), but the state of a pending login is best kept out of
+        // logs: whoever has it can answer the login with a code of their own.
         f.debug_struct("AuthorizeRequest")
             .field("redirect_uri", &self.redirect_uri)
             .field("scope", &self.param("scope"))

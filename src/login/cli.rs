@@ -4,7 +4,7 @@ use std::fmt;
 use std::io::{self, BufRead, Write};
 use std::sync::{Arc, Mutex};
 
-use super::{AuthorizationResponse, AuthorizeRequest, LoginError, Prompt};
+use super::{AuthorizationResponse, AuthorizeRequest, LoginError, Prompt, Secret};
 
 type Io = (Box<dyn BufRead + Send>, Box<dyn Write + Send>);
 
@@ -18,12 +18,39 @@ type Io = (Box<dyn BufRead + Send>, Box<dyn Write + Send>);
 /// it waits (a timeout around it) leaves the read pending: the next line
 /// typed answers that read, not the next login.
 ///
-/// ```
-/// use tower_gare::login::CommandLinePrompt;
+/// A login whose user pastes `the-code`, against a stand-in token endpoint
+/// that gives a token for that code only:
 ///
-/// let input = std::io::Cursor::new(b"the-code\n".to_vec());
-/// let prompt = CommandLinePrompt::with_io(input, std::io::sink());
-/// # let _ = prompt;
+/// ```
+/// use std::convert::Infallible;
+/// use bytes::Bytes;
+/// use http_body_util::{BodyExt, Full};
+/// use tower_gare::login::{CommandLinePrompt, Login, ResourceServers};
+/// use tower_gare::redrive::Credentials;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let token_endpoint = tower::service_fn(|request: http::Request<Full<Bytes>>| async move {
+///     let form = request.into_body().collect().await?.to_bytes();
+///     let pasted = form_urlencoded::parse(&form).any(|(k, v)| k == "code" && v == "the-code");
+///     let answer = if pasted {
+///         r#"{"access_token": "t0k3n", "resource_server": "transfer.api.globus.org"}"#
+///     } else {
+///         r#"{"error": "invalid_grant"}"#
+///     };
+///     Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from(answer))))
+/// });
+/// let typed = std::io::Cursor::new(b"  the-code\n".to_vec());
+/// let login = Login::builder("my-client-id")
+///     .auth_base_url("https://auth.example.org")
+///     .scopes(["urn:globus:auth:scope:transfer.api.globus.org:all"])
+///     .resource_servers(ResourceServers::new())
+///     .prompt(CommandLinePrompt::with_io(typed, std::io::sink()))
+///     .build(token_endpoint)?;
+/// let uri = http::Uri::from_static("https://transfer.api.globus.org/v0.10/task_list");
+/// let credentials = login.credentials_for(&uri).await?;
+/// assert_eq!(credentials, Credentials::bearer("t0k3n")?);
+/// # Ok(()) }
 /// ```
 #[derive(Clone)]
 pub struct CommandLinePrompt {
@@ -105,8 +132,8 @@ impl Prompt for CommandLinePrompt {
         });
         let answer = rx
             .await
-            .map_err(|_| LoginError::Prompt("the prompt thread stopped".into()))?
-            .map_err(|e| LoginError::Prompt(e.to_string()))?;
+            .map_err(|_| LoginError::Prompt("the prompt's thread stopped before an answer".into()))?
+            .map_err(|e| LoginError::Prompt(e.into()))?;
         if answer.is_empty() {
             return Err(LoginError::Cancelled);
         }
@@ -115,7 +142,7 @@ impl Prompt for CommandLinePrompt {
             return AuthorizationResponse::from_query(query);
         }
         Ok(AuthorizationResponse {
-            code: answer,
+            code: Secret::new(answer),
             state: None,
         })
     }

@@ -8,7 +8,7 @@ use http_body::Body;
 use http_body_util::Full;
 use tower_service::Service;
 
-use crate::redrive::BoxError;
+use super::error::BoxError;
 
 /// An HTTP client a [`Login`](super::Login) sends its token requests over:
 /// any cloneable tower service from `Request<Full<Bytes>>` to an HTTP
@@ -16,13 +16,14 @@ use crate::redrive::BoxError;
 /// connector of your choice). Implemented for every such service.
 pub trait TokenClient: Clone + Send + Sync + 'static {
     /// The response body type.
-    type Body: Body<Data: Send, Error: Into<BoxError>> + Send;
+    type Body: Body<Data: Send, Error: Into<Box<dyn std::error::Error + Send + Sync>>> + Send;
 
     /// Sends `request`, waiting for the service to be ready first.
     fn send(
         &self,
         request: Request<Full<Bytes>>,
-    ) -> impl Future<Output = Result<Response<Self::Body>, BoxError>> + Send;
+    ) -> impl Future<Output = Result<Response<Self::Body>, Box<dyn std::error::Error + Send + Sync>>>
+           + Send;
 }
 
 impl<C, B> TokenClient for C

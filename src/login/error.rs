@@ -2,11 +2,21 @@
 
 use std::fmt;
 
-use super::sanitize_for_terminal;
-use crate::redrive::BoxError;
+use http::StatusCode;
 
-/// A login that did not produce credentials. Messages never hold a secret
-/// (no token, code, verifier or client secret).
+use super::sanitize::sanitize_for_terminal;
+use crate::redrive::InvalidCredentials;
+use crate::scopes::ScopeParseError;
+
+/// A boxed error from code the login calls into: the user's HTTP client,
+/// the user's prompt.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A login that did not produce credentials. Each variant stands for one
+/// failure; those caused by another error carry it as their
+/// [`source`](std::error::Error::source), and their message does not repeat
+/// it. Messages never hold a secret (no token, code, verifier or client
+/// secret), and text the server chose is sanitized for a terminal.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum LoginError {
@@ -23,6 +33,8 @@ pub enum LoginError {
     StateMismatch,
     /// The user did not finish the login in time.
     Timeout,
+    /// The user gave no code.
+    Cancelled,
     /// The token response holds no token for the resource server the
     /// request goes to.
     MissingToken {
@@ -37,22 +49,33 @@ pub enum LoginError {
     /// Nothing to ask for: the GARE names no scope and the login has none configured.
     NoScopes,
     /// A scope string (from the GARE or the settings) is malformed.
-    InvalidScope(String),
-    /// The token endpoint answered something that is not a token response.
-    InvalidResponse {
-        /// The HTTP status.
-        status: u16,
-        /// What was wrong with it.
-        reason: String,
+    InvalidScope(ScopeParseError),
+    /// The token endpoint's answer is not JSON.
+    InvalidJson {
+        /// The HTTP status it came with.
+        status: StatusCode,
+        /// Why it does not parse.
+        source: serde_json::Error,
     },
-    /// The HTTP client failed to reach the token endpoint.
-    Transport(BoxError),
-    /// The prompt failed (no terminal, the loopback port could not be used, ...).
-    Prompt(String),
+    /// The token endpoint's answer is JSON, but not a token response.
+    InvalidResponse {
+        /// The HTTP status it came with.
+        status: StatusCode,
+        /// What is missing or wrong in it.
+        reason: &'static str,
+    },
+    /// The token endpoint issued an access token that cannot go in an HTTP
+    /// header (control characters, newlines).
+    InvalidToken(InvalidCredentials),
+    /// The HTTP client failed to reach the token endpoint, or to read its answer.
+    Transport(Box<dyn std::error::Error + Send + Sync>),
+    /// The prompt failed (no terminal, the loopback port could not be
+    /// used, ...): the error of the prompt that failed.
+    Prompt(Box<dyn std::error::Error + Send + Sync>),
+    /// The system gave no randomness for the PKCE verifier and the `state`.
+    Randomness(std::io::Error),
     /// The token store failed.
     Store(std::io::Error),
-    /// The user gave no code.
-    Cancelled,
 }
 
 impl fmt::Display for LoginError {
@@ -77,34 +100,41 @@ impl fmt::Display for LoginError {
                 "the login's redirect carried no state, or another than the one sent; it was ignored",
             ),
             LoginError::Timeout => f.write_str("the login was not completed in time"),
-            LoginError::MissingToken { resource_server } => {
-                write!(f, "the token response holds no token for {resource_server}")
-            }
-            LoginError::MissingScope { scopes } => {
-                write!(
-                    f,
-                    "the login did not grant required scopes: {}",
-                    scopes.join(" ")
-                )
-            }
-            LoginError::InvalidScope(reason) => write!(f, "a scope string is malformed: {reason}"),
-            LoginError::NoScopes => f.write_str(
-                "no scopes to request: the GARE names none and the login has none configured",
-            ),
-            LoginError::InvalidResponse { status, reason } => {
-                write!(
-                    f,
-                    "the token endpoint answered {status} with no usable token response: {reason}"
-                )
-            }
-            LoginError::Transport(error) => {
-                write!(f, "the token endpoint could not be reached: {error}")
-            }
-            LoginError::Prompt(reason) => write!(f, "the login prompt failed: {reason}"),
-            LoginError::Store(error) => write!(f, "the token store failed: {error}"),
             LoginError::Cancelled => {
                 f.write_str("the login was cancelled: no authorization code was given")
             }
+            LoginError::MissingToken { resource_server } => write!(
+                f,
+                "the token response holds no token for {}",
+                sanitize_for_terminal(resource_server)
+            ),
+            // Scope names come from the GARE: server text too.
+            LoginError::MissingScope { scopes } => write!(
+                f,
+                "the login did not grant required scopes: {}",
+                sanitize_for_terminal(&scopes.join(" "))
+            ),
+            LoginError::NoScopes => f.write_str(
+                "no scopes to request: the GARE names none and the login has none configured",
+            ),
+            LoginError::InvalidScope(_) => f.write_str("a scope string is malformed"),
+            LoginError::InvalidJson { status, .. } => write!(
+                f,
+                "the token endpoint answered {status} with a body that is not JSON"
+            ),
+            LoginError::InvalidResponse { status, reason } => write!(
+                f,
+                "the token endpoint answered {status} with no usable token response: {reason}"
+            ),
+            LoginError::InvalidToken(_) => f.write_str(
+                "the token endpoint issued an access token that cannot go in an HTTP header",
+            ),
+            LoginError::Transport(_) => f.write_str("the token endpoint could not be reached"),
+            LoginError::Prompt(_) => f.write_str("the login prompt failed"),
+            LoginError::Randomness(_) => {
+                f.write_str("no randomness for the login's PKCE verifier and state")
+            }
+            LoginError::Store(_) => f.write_str("the token store failed"),
         }
     }
 }
@@ -112,9 +142,19 @@ impl fmt::Display for LoginError {
 impl std::error::Error for LoginError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            LoginError::Transport(error) => Some(&**error),
-            LoginError::Store(error) => Some(error),
-            _ => None,
+            LoginError::InvalidScope(error) => Some(error),
+            LoginError::InvalidJson { source, .. } => Some(source),
+            LoginError::InvalidToken(error) => Some(error),
+            LoginError::Transport(error) | LoginError::Prompt(error) => Some(&**error),
+            LoginError::Randomness(error) | LoginError::Store(error) => Some(error),
+            LoginError::Refused { .. }
+            | LoginError::StateMismatch
+            | LoginError::Timeout
+            | LoginError::Cancelled
+            | LoginError::MissingToken { .. }
+            | LoginError::MissingScope { .. }
+            | LoginError::NoScopes
+            | LoginError::InvalidResponse { .. } => None,
         }
     }
 }

@@ -36,17 +36,20 @@ const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
 /// idle or stray connection delays nothing. One login at a time per prompt;
 /// each waits at most the timeout (default 5 minutes).
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
 /// use tower_gare::login::LoopbackPrompt;
 ///
-/// let prompt = LoopbackPrompt::bind(8765)?
+/// // Port 0: any free port (a fixed one, such as 8765, for a client
+/// // registered with that port).
+/// let prompt = LoopbackPrompt::bind(0)?
 ///     .timeout(Duration::from_secs(120))
 ///     .on_url(|request| println!("Open {} in a browser", request.url()));
-/// assert_eq!(prompt.redirect_uri(), "http://localhost:8765");
+/// let port = prompt.local_addr()?.port();
+/// assert_eq!(prompt.redirect_uri(), format!("http://localhost:{port}"));
 /// // A client registered with another loopback redirect URI:
 /// let prompt = prompt.redirect_to("127.0.0.1", "/callback");
-/// assert_eq!(prompt.redirect_uri(), "http://127.0.0.1:8765/callback");
+/// assert_eq!(prompt.redirect_uri(), format!("http://127.0.0.1:{port}/callback"));
 /// # Ok::<_, std::io::Error>(())
 /// ```
 pub struct LoopbackPrompt {
@@ -183,7 +186,7 @@ impl LoopbackPrompt {
             .listener
             .try_clone()
             .and_then(tokio::net::TcpListener::from_std)
-            .map_err(|e| LoginError::Prompt(format!("loopback listener: {e}")))?;
+            .map_err(|e| LoginError::Prompt(e.into()))?;
         let answer: Answer = Arc::default();
         let mut connections: FuturesUnordered<Connection> = FuturesUnordered::new();
         loop {
@@ -213,9 +216,7 @@ impl LoopbackPrompt {
                         let _ = tokio::time::timeout(CONNECTION_TIMEOUT, connection).await;
                     }));
                 }
-                Event::Accepted(Err(e)) => {
-                    return Err(LoginError::Prompt(format!("loopback listener: {e}")))
-                }
+                Event::Accepted(Err(e)) => return Err(LoginError::Prompt(e.into())),
                 Event::Served => {}
             }
             if let Some(result) = answer.lock().unwrap_or_else(|p| p.into_inner()).take() {

@@ -33,6 +33,10 @@
 //! - `prompt`: the GARE's, or `login` when it has session requirements;
 //! - from a `WWW-Authenticate` challenge: `acr_values`, `max_age`, `claims`.
 //!
+//! Every secret a login handles (the client secret, the authorization
+//! code, the PKCE verifier, the access tokens) is kept in a [`Secret`],
+//! whose `Debug` never shows it; [`LoginError`]'s messages hold none.
+//!
 //! Globus Auth is found as the Python SDK finds it ([`environment`]):
 //! `GLOBUS_SDK_ENVIRONMENT` picks the environment and
 //! `GLOBUS_SDK_SERVICE_URL_AUTH` overrides the URL.
@@ -48,6 +52,7 @@ mod prompt;
 mod reauthenticator;
 mod resource;
 mod sanitize;
+mod secret;
 mod store;
 mod token;
 
@@ -59,6 +64,6 @@ pub use loopback::LoopbackPrompt;
 pub use prompt::{AuthorizationResponse, Prompt};
 pub use reauthenticator::{Login, LoginBuilder, LoginConfigError};
 pub use resource::ResourceServers;
-pub use sanitize::sanitize_for_terminal;
+pub use secret::Secret;
 pub use store::{JsonFileTokenStore, MemoryTokenStore, TokenStore};
 pub use token::Token;

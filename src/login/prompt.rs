@@ -1,16 +1,15 @@
 //! How the user is shown the authorize URL and how the code comes back.
 
-use std::fmt;
 use std::future::Future;
 
-use super::{AuthorizeRequest, LoginError};
+use super::{AuthorizeRequest, LoginError, Secret};
 
 /// What came back from the authorization server: a code, and the state if
-/// the prompt saw it (a pasted code has none).
-#[derive(Clone, PartialEq, Eq)]
+/// the prompt saw it (a pasted code has none). `Debug` never shows the code.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorizationResponse {
-    /// The authorization code. A short-lived secret.
-    pub code: String,
+    /// The authorization code: a short-lived secret.
+    pub code: Secret,
     /// The `state` the redirect carried. `None` only when the prompt never
     /// saw a redirect (a code the user typed from Globus Auth's code page);
     /// a prompt that reads redirects must fill it, or the login's state
@@ -27,7 +26,8 @@ impl AuthorizationResponse {
     /// use tower_gare::login::{AuthorizationResponse, LoginError};
     ///
     /// let ok = AuthorizationResponse::from_query("code=abc&state=xyz").unwrap();
-    /// assert_eq!((ok.code.as_str(), ok.state.as_deref()), ("abc", Some("xyz")));
+    /// assert_eq!((ok.code.secret(), ok.state.as_deref()), ("abc", Some("xyz")));
+    /// assert!(!format!("{ok:?}").contains("abc"));
     /// let refused = AuthorizationResponse::from_query("error=access_denied&error_description=no+thanks");
     /// assert!(matches!(refused, Err(LoginError::Refused { error, .. }) if error == "access_denied"));
     /// let forged = AuthorizationResponse::from_query("code=abc");
@@ -52,21 +52,12 @@ impl AuthorizationResponse {
         }
         match (code.filter(|c| !c.is_empty()), state) {
             (Some(code), Some(state)) => Ok(AuthorizationResponse {
-                code,
+                code: Secret::new(code),
                 state: Some(state),
             }),
             (Some(_), None) => Err(LoginError::StateMismatch),
             (None, _) => Err(LoginError::Cancelled),
         }
-    }
-}
-
-impl fmt::Debug for AuthorizationResponse {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthorizationResponse")
-            .field("code", &"<redacted>")
-            .field("state_present", &self.state.is_some())
-            .finish()
     }
 }
 

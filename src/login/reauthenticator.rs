@@ -7,10 +7,11 @@ use std::time::SystemTime;
 use http::Uri;
 
 use super::authorize::AuthorizeRequest;
+use super::environment::{self, UnknownEnvironment};
 use super::exchange::Exchange;
 use super::token::scope_names;
 use super::{
-    environment, CommandLinePrompt, LoginError, MemoryTokenStore, Prompt, ResourceServers, Token,
+    CommandLinePrompt, LoginError, MemoryTokenStore, Prompt, ResourceServers, Secret, Token,
     TokenClient, TokenStore,
 };
 use crate::redrive::{Credentials, ReauthContext, Reauthenticator};
@@ -31,16 +32,29 @@ use crate::scopes;
 /// use http_body_util::Full;
 /// use hyper_util::client::legacy::Client;
 /// use hyper_util::rt::TokioExecutor;
-/// use tower_gare::login::{Login, LoopbackPrompt};
+/// use tower_gare::login::{Login, LoginConfigError, LoopbackPrompt};
 /// use tower_gare::redrive::GareRedriveLayer;
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let http: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+/// let prompt = LoopbackPrompt::bind(0)?;
+/// let port = prompt.local_addr()?.port();
 /// let login = Login::builder("my-native-client-id")
+///     .auth_base_url("https://auth.globus.org")
 ///     .scopes(["openid", "urn:globus:auth:scope:transfer.api.globus.org:all"])
-///     .prompt(LoopbackPrompt::bind(0)?)
-///     .build(http)?;
+///     .prompt(prompt)
+///     .build(http.clone())?;
+/// // The authorization server sends the user back to the prompt's listener.
+/// assert_eq!(login.redirect_uri(), format!("http://localhost:{port}"));
 /// let layer = GareRedriveLayer::new(login);
+///
+/// // A redirect URI the prompt does not listen on is refused up front.
+/// let elsewhere = Login::builder("my-native-client-id")
+///     .auth_base_url("https://auth.globus.org")
+///     .redirect_uri("https://app.example.org/callback")
+///     .prompt(LoopbackPrompt::bind(0)?)
+///     .build(http);
+/// assert!(matches!(elsewhere, Err(LoginConfigError::RedirectUriMismatch { .. })));
 /// # let _ = layer; Ok(()) }
 /// ```
 pub struct Login<C, P = CommandLinePrompt, T = MemoryTokenStore> {
@@ -48,7 +62,7 @@ pub struct Login<C, P = CommandLinePrompt, T = MemoryTokenStore> {
     prompt: P,
     store: T,
     client_id: String,
-    client_secret: Option<String>,
+    client_secret: Option<Secret>,
     authorize_url: String,
     token_url: Uri,
     redirect_uri: String,
@@ -56,30 +70,71 @@ pub struct Login<C, P = CommandLinePrompt, T = MemoryTokenStore> {
     resource_servers: ResourceServers,
 }
 
-/// Settings for a [`Login`]; from [`Login::builder`].
+/// Settings for a [`Login`]; from [`Login::builder`]. `Debug` never shows
+/// the client secret.
+#[derive(Debug)]
 pub struct LoginBuilder<P = CommandLinePrompt, T = MemoryTokenStore> {
     prompt: P,
     store: T,
     client_id: String,
-    client_secret: Option<String>,
+    client_secret: Option<Secret>,
     auth_base_url: Option<String>,
     redirect_uri: Option<String>,
     scopes: Vec<String>,
     resource_servers: Option<ResourceServers>,
 }
 
-/// A login's settings that cannot work (an unknown environment, a URL that
-/// does not parse).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoginConfigError(String);
+/// A login's settings that cannot work, from [`LoginBuilder::build`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum LoginConfigError {
+    /// No auth base URL was set and `GLOBUS_SDK_ENVIRONMENT` names an
+    /// environment the SDK does not know.
+    Environment(UnknownEnvironment),
+    /// The auth base URL does not make a valid token endpoint URL.
+    InvalidAuthUrl {
+        /// The base URL, as set or found.
+        url: String,
+        /// Why the token endpoint URL built on it does not parse.
+        source: http::uri::InvalidUri,
+    },
+    /// The redirect URI set with [`LoginBuilder::redirect_uri`] is not the
+    /// one the prompt listens on: the authorization server would send the
+    /// user where no one waits.
+    RedirectUriMismatch {
+        /// The redirect URI that was set.
+        configured: String,
+        /// The one the prompt listens on.
+        prompt: String,
+    },
+}
 
 impl fmt::Display for LoginConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "login settings: {}", self.0)
+        match self {
+            LoginConfigError::Environment(_) => {
+                f.write_str("login settings: no Globus Auth URL for the environment")
+            }
+            LoginConfigError::InvalidAuthUrl { url, .. } => {
+                write!(f, "login settings: the auth base URL {url:?} does not parse")
+            }
+            LoginConfigError::RedirectUriMismatch { configured, prompt } => write!(
+                f,
+                "login settings: the redirect URI {configured:?} is not the one the prompt listens on ({prompt:?})"
+            ),
+        }
     }
 }
 
-impl std::error::Error for LoginConfigError {}
+impl std::error::Error for LoginConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LoginConfigError::Environment(error) => Some(error),
+            LoginConfigError::InvalidAuthUrl { source, .. } => Some(source),
+            LoginConfigError::RedirectUriMismatch { .. } => None,
+        }
+    }
+}
 
 impl Login<(), CommandLinePrompt, MemoryTokenStore> {
     /// Settings for a login as the client `client_id` (a native app's id,
@@ -100,7 +155,7 @@ impl Login<(), CommandLinePrompt, MemoryTokenStore> {
 
 impl<P, T> LoginBuilder<P, T> {
     /// The client secret of a confidential client (sent in HTTP Basic).
-    pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
+    pub fn client_secret(mut self, secret: impl Into<Secret>) -> Self {
         self.client_secret = Some(secret.into());
         self
     }
@@ -168,23 +223,25 @@ impl<P, T> LoginBuilder<P, T> {
     {
         let base = match self.auth_base_url {
             Some(base) => base,
-            None => {
-                environment::service_url("auth").map_err(|e| LoginConfigError(e.to_string()))?
-            }
+            None => environment::service_url("auth").map_err(LoginConfigError::Environment)?,
         };
         let base = if base.ends_with('/') {
             base
         } else {
             format!("{base}/")
         };
-        let token_url: Uri = format!("{base}v2/oauth2/token")
-            .parse()
-            .map_err(|e| LoginConfigError(format!("auth base URL {base:?}: {e}")))?;
+        let token_url: Uri = format!("{base}v2/oauth2/token").parse().map_err(|source| {
+            LoginConfigError::InvalidAuthUrl {
+                url: base.clone(),
+                source,
+            }
+        })?;
         let redirect_uri = match (self.prompt.redirect_uri(), self.redirect_uri) {
             (Some(listening), Some(set)) if listening != set => {
-                return Err(LoginConfigError(format!(
-                    "the redirect URI {set:?} is not the one the prompt listens on ({listening:?})"
-                )))
+                return Err(LoginConfigError::RedirectUriMismatch {
+                    configured: set,
+                    prompt: listening,
+                })
             }
             (Some(uri), _) | (None, Some(uri)) => uri,
             (None, None) => format!("{base}v2/web/auth-code"),
@@ -274,7 +331,7 @@ impl<C, P: Prompt, T: TokenStore> Login<C, P, T> {
         }
 
         let scope = scopes::merge_strings(required.iter().chain(&self.scopes).map(String::as_str))
-            .map_err(|e| LoginError::InvalidScope(e.to_string()))?;
+            .map_err(LoginError::InvalidScope)?;
         if scope.is_empty() {
             return Err(LoginError::NoScopes);
         }
@@ -284,8 +341,7 @@ impl<C, P: Prompt, T: TokenStore> Login<C, P, T> {
             &self.redirect_uri,
             &scope,
             cx.gare(),
-        )
-        .map_err(|e| LoginError::Prompt(format!("no randomness for PKCE: {e}")))?;
+        )?;
 
         let answer = self.prompt.authorize(&request).await?;
         if answer
@@ -298,7 +354,7 @@ impl<C, P: Prompt, T: TokenStore> Login<C, P, T> {
         let tokens = Exchange {
             token_url: &self.token_url,
             client_id: &self.client_id,
-            client_secret: self.client_secret.as_deref(),
+            client_secret: self.client_secret.as_ref(),
             redirect_uri: &self.redirect_uri,
             code: &answer.code,
             verifier: &verifier,
@@ -327,10 +383,7 @@ impl<C, P: Prompt, T: TokenStore> Login<C, P, T> {
 }
 
 fn bearer(token: &Token) -> Result<Credentials, LoginError> {
-    Credentials::bearer(token.access_token()).map_err(|_| LoginError::InvalidResponse {
-        status: 200,
-        reason: "the access token cannot go in a header".into(),
-    })
+    Credentials::bearer(token.access_token()).map_err(LoginError::InvalidToken)
 }
 
 impl<C, P, T> Reauthenticator for Login<C, P, T>
@@ -353,28 +406,12 @@ impl<C, P: fmt::Debug, T: fmt::Debug> fmt::Debug for Login<C, P, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Login")
             .field("client_id", &self.client_id)
-            .field(
-                "client_secret",
-                &self.client_secret.as_ref().map(|_| "<redacted>"),
-            )
+            .field("client_secret", &self.client_secret)
             .field("authorize_url", &self.authorize_url)
             .field("redirect_uri", &self.redirect_uri)
             .field("scopes", &self.scopes)
             .field("prompt", &self.prompt)
             .field("store", &self.store)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<P: fmt::Debug, T: fmt::Debug> fmt::Debug for LoginBuilder<P, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LoginBuilder")
-            .field("client_id", &self.client_id)
-            .field(
-                "client_secret",
-                &self.client_secret.as_ref().map(|_| "<redacted>"),
-            )
-            .field("scopes", &self.scopes)
             .finish_non_exhaustive()
     }
 }

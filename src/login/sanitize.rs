@@ -5,15 +5,10 @@
 ///
 /// A GARE's `session_message` comes from the server; printed as it is, it
 /// could move the cursor, rewrite earlier lines ("Paste the code here:"),
-/// change the window title or hide text.
-///
-/// ```
-/// use tower_gare::login::sanitize_for_terminal;
-///
-/// let hostile = "Please log in\x1b[2J\x1b]0;pwned\x07 again\r\nEnter your password:\x1b[8m";
-/// assert_eq!(sanitize_for_terminal(hostile), "Please log in again  Enter your password:");
-/// ```
-pub fn sanitize_for_terminal(text: &str) -> String {
+/// change the window title or hide text. Users see it through
+/// [`AuthorizeRequest::session_message`](super::AuthorizeRequest::session_message)
+/// and the messages of [`LoginError`](super::LoginError).
+pub(crate) fn sanitize_for_terminal(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
@@ -57,5 +52,25 @@ fn skip_string(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sanitize_for_terminal;
+
+    #[test]
+    fn escape_sequences_and_control_characters_are_removed() {
+        let hostile = "Please log in\x1b[2J\x1b]0;pwned\x07 again\r\nEnter your password:\x1b[8m";
+        assert_eq!(
+            sanitize_for_terminal(hostile),
+            "Please log in again  Enter your password:"
+        );
+        // 8-bit introducers, string terminators, bidirectional overrides.
+        assert_eq!(
+            sanitize_for_terminal("a\u{9b}31mb\u{9d}title\u{9c}c\u{202e}d\x1bP..\x1b\\e"),
+            "abcde"
+        );
+        assert_eq!(sanitize_for_terminal("tab\there"), "tab here");
     }
 }

@@ -140,14 +140,19 @@ impl JsonFileTokenStore {
     }
 }
 
+/// A new file only its owner may read or write: created 0600, so it is never
+/// readable by others even for a moment, then set to 0600 exactly, whatever
+/// the process's umask took away.
 #[cfg(unix)]
 fn private_file(path: &Path) -> io::Result<fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    fs::OpenOptions::new()
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path)
+        .open(path)?;
+    file.set_permissions(fs::Permissions::from_mode(0o600))?;
+    Ok(file)
 }
 
 #[cfg(not(unix))]

@@ -1,14 +1,23 @@
 //! Tokens, as Globus Auth's token responses give them.
 
-use std::fmt;
 use std::time::{Duration, SystemTime};
 
+use http::StatusCode;
 use serde_json::{Map, Value};
 
-use super::LoginError;
+use super::{LoginError, Secret};
 
-/// An access token for one resource server. `Debug` never shows the token.
-#[derive(Clone, PartialEq, Eq)]
+/// An access token for one resource server. `Debug` never shows the token
+/// (it is a [`Secret`]).
+///
+/// ```
+/// use tower_gare::login::Token;
+///
+/// let token = Token::new("transfer.api.globus.org", "s3cret", "urn:x", None);
+/// assert_eq!(token.access_token(), "s3cret");
+/// assert!(!format!("{token:?}").contains("s3cret"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
     /// The service the token is for (`transfer.api.globus.org`, ...).
     pub resource_server: String,
@@ -16,7 +25,7 @@ pub struct Token {
     pub scope: String,
     /// When it expires, if the server said.
     pub expires_at: Option<SystemTime>,
-    access_token: String,
+    access_token: Secret,
 }
 
 /// Tokens are not used in their last 30 seconds: a request made with one
@@ -33,7 +42,7 @@ impl Token {
     ) -> Self {
         Token {
             resource_server: resource_server.into(),
-            access_token: access_token.into(),
+            access_token: Secret::new(access_token),
             scope: scope.into(),
             expires_at,
         }
@@ -41,7 +50,7 @@ impl Token {
 
     /// The secret itself. For building credentials; never log it.
     pub fn access_token(&self) -> &str {
-        &self.access_token
+        self.access_token.secret()
     }
 
     /// Whether the token is expired (or will be within 30 seconds) at `now`.
@@ -84,21 +93,16 @@ pub(crate) fn scope_names(scopes: &[String]) -> Vec<String> {
         .collect()
 }
 
-impl fmt::Debug for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Token")
-            .field("resource_server", &self.resource_server)
-            .field("scope", &self.scope)
-            .field("expires_at", &self.expires_at)
-            .field("access_token", &"<redacted>")
-            .finish()
-    }
+/// What a token entry lacks.
+enum Lacks {
+    AccessToken,
+    ResourceServer,
 }
 
-fn one_token(doc: &Map<String, Value>, now: SystemTime) -> Result<Token, String> {
+fn one_token(doc: &Map<String, Value>, now: SystemTime) -> Result<Token, Lacks> {
     let text = |key: &str| doc.get(key).and_then(Value::as_str);
-    let access_token = text("access_token").ok_or("no access_token")?;
-    let resource_server = text("resource_server").ok_or("no resource_server")?;
+    let access_token = text("access_token").ok_or(Lacks::AccessToken)?;
+    let resource_server = text("resource_server").ok_or(Lacks::ResourceServer)?;
     let expires_at = doc
         .get("expires_in")
         .and_then(Value::as_u64)
@@ -115,16 +119,16 @@ fn one_token(doc: &Map<String, Value>, now: SystemTime) -> Result<Token, String>
 /// The tokens of a Globus token response: the top-level one and each of
 /// `other_tokens`.
 pub(crate) fn parse_token_response(
-    status: u16,
+    status: StatusCode,
     body: &[u8],
     now: SystemTime,
 ) -> Result<Vec<Token>, LoginError> {
-    let invalid = |reason: String| LoginError::InvalidResponse { status, reason };
-    let doc: Value =
-        serde_json::from_slice(body).map_err(|e| invalid(format!("not JSON ({e})")))?;
+    let invalid = |reason: &'static str| LoginError::InvalidResponse { status, reason };
+    let doc: Value = serde_json::from_slice(body)
+        .map_err(|source| LoginError::InvalidJson { status, source })?;
     let doc = doc
         .as_object()
-        .ok_or_else(|| invalid("not a JSON object".into()))?;
+        .ok_or_else(|| invalid("not a JSON object"))?;
     if let Some(error) = doc.get("error").and_then(Value::as_str) {
         return Err(LoginError::Refused {
             error: error.to_owned(),
@@ -134,16 +138,26 @@ pub(crate) fn parse_token_response(
                 .map(str::to_owned),
         });
     }
-    if !(200..300).contains(&status) {
-        return Err(invalid("an error status without an OAuth2 error".into()));
+    if !status.is_success() {
+        return Err(invalid("an error status without an OAuth2 error"));
     }
-    let mut tokens = vec![one_token(doc, now).map_err(|e| invalid(e.to_owned()))?];
+    let mut tokens = vec![one_token(doc, now).map_err(|lacks| {
+        invalid(match lacks {
+            Lacks::AccessToken => "no access_token",
+            Lacks::ResourceServer => "no resource_server",
+        })
+    })?];
     if let Some(others) = doc.get("other_tokens").and_then(Value::as_array) {
         for other in others {
             let other = other
                 .as_object()
-                .ok_or_else(|| invalid("an other_tokens entry is not an object".into()))?;
-            tokens.push(one_token(other, now).map_err(|e| invalid(format!("other_tokens: {e}")))?);
+                .ok_or_else(|| invalid("an other_tokens entry is not an object"))?;
+            tokens.push(one_token(other, now).map_err(|lacks| {
+                invalid(match lacks {
+                    Lacks::AccessToken => "an other_tokens entry has no access_token",
+                    Lacks::ResourceServer => "an other_tokens entry has no resource_server",
+                })
+            })?);
         }
     }
     Ok(tokens)
