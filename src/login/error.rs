@@ -4,13 +4,9 @@ use std::fmt;
 
 use http::StatusCode;
 
-use super::sanitize::sanitize_for_terminal;
+use super::prompts::sanitize_for_terminal;
 use crate::redrive::InvalidCredentials;
 use crate::scopes::ScopeParseError;
-
-/// A boxed error from code the login calls into: the user's HTTP client,
-/// the user's prompt.
-pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A login that did not produce credentials. Each variant stands for one
 /// failure; those caused by another error carry it as their

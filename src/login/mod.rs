@@ -41,29 +41,19 @@
 //! `GLOBUS_SDK_ENVIRONMENT` picks the environment and
 //! `GLOBUS_SDK_SERVICE_URL_AUTH` overrides the URL.
 
-mod authorize;
-mod cli;
-mod client;
 pub mod environment;
 mod error;
-mod exchange;
-mod loopback;
-mod prompt;
+mod prompts;
 mod reauthenticator;
 mod resource;
-mod sanitize;
 mod secret;
-mod store;
-mod token;
+mod tokens;
+mod wire;
 
-pub use authorize::AuthorizeRequest;
-pub use cli::CommandLinePrompt;
-pub use client::TokenClient;
 pub use error::LoginError;
-pub use loopback::LoopbackPrompt;
-pub use prompt::{AuthorizationResponse, Prompt};
+pub use prompts::{AuthorizationResponse, CommandLinePrompt, LoopbackPrompt, Prompt};
 pub use reauthenticator::{Login, LoginBuilder, LoginConfigError};
 pub use resource::ResourceServers;
 pub use secret::Secret;
-pub use store::{JsonFileTokenStore, MemoryTokenStore, TokenStore};
-pub use token::Token;
+pub use tokens::{JsonFileTokenStore, MemoryTokenStore, Token, TokenStore};
+pub use wire::{AuthorizeRequest, TokenClient};

@@ -6,10 +6,10 @@ use std::time::SystemTime;
 
 use http::Uri;
 
-use super::authorize::AuthorizeRequest;
 use super::environment::{self, UnknownEnvironment};
-use super::exchange::Exchange;
-use super::token::scope_names;
+use super::wire::{AuthorizeRequest, Exchange};
+
+use super::tokens::scope_names;
 use super::{
     CommandLinePrompt, LoginError, MemoryTokenStore, Prompt, ResourceServers, Secret, Token,
     TokenClient, TokenStore,

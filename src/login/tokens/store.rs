@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
-use super::Token;
+use crate::login::Token;
 
 /// Keeps tokens by resource server. Stored tokens are tried before a login
 /// is started (unless expired), so a program does not log in on every run.

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 use http::StatusCode;
 use serde_json::{Map, Value};
 
-use super::{LoginError, Secret};
+use crate::login::{LoginError, Secret};
 
 /// An access token for one resource server. `Debug` never shows the token
 /// (it is a [`Secret`]).

@@ -6,8 +6,8 @@
 /// A GARE's `session_message` comes from the server; printed as it is, it
 /// could move the cursor, rewrite earlier lines ("Paste the code here:"),
 /// change the window title or hide text. Users see it through
-/// [`AuthorizeRequest::session_message`](super::AuthorizeRequest::session_message)
-/// and the messages of [`LoginError`](super::LoginError).
+/// [`AuthorizeRequest::session_message`](crate::login::AuthorizeRequest::session_message)
+/// and the messages of [`LoginError`](crate::login::LoginError).
 pub(crate) fn sanitize_for_terminal(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();

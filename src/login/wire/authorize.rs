@@ -8,13 +8,13 @@ use base64::Engine as _;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::sanitize::sanitize_for_terminal;
-use super::{LoginError, Secret};
 use crate::gare::Gare;
+use crate::login::prompts::sanitize_for_terminal;
+use crate::login::{LoginError, Secret};
 
 /// An authorize request for one login: its URL and what the prompt needs.
 ///
-/// Built by [`Login`](super::Login) from the GARE; a [`Prompt`](super::Prompt)
+/// Built by [`Login`](crate::login::Login) from the GARE; a [`Prompt`](crate::login::Prompt)
 /// shows it to the user.
 #[derive(Clone)]
 pub struct AuthorizeRequest {

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use super::{AuthorizeRequest, LoginError, Secret};
+use crate::login::{AuthorizeRequest, LoginError, Secret};
 
 /// What came back from the authorization server: a code, and the state if
 /// the prompt saw it (a pasted code has none). `Debug` never shows the code.
@@ -62,8 +62,8 @@ impl AuthorizationResponse {
 }
 
 /// Shows the user an authorize request and brings back the code:
-/// [`CommandLinePrompt`](super::CommandLinePrompt) (paste the code),
-/// [`LoopbackPrompt`](super::LoopbackPrompt) (a redirect to 127.0.0.1), or
+/// [`CommandLinePrompt`](crate::login::CommandLinePrompt) (paste the code),
+/// [`LoopbackPrompt`](crate::login::LoopbackPrompt) (a redirect to 127.0.0.1), or
 /// your own (a GUI, a headless test).
 pub trait Prompt: Send + Sync + 'static {
     /// The redirect URI this prompt listens on, if it decides it (a loopback

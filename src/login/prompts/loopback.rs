@@ -16,7 +16,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 
-use super::{AuthorizationResponse, AuthorizeRequest, LoginError, Prompt};
+use crate::login::{AuthorizationResponse, AuthorizeRequest, LoginError, Prompt};
 
 type OnUrl = Arc<dyn Fn(&AuthorizeRequest) + Send + Sync>;
 type Answer = Arc<Mutex<Option<Result<AuthorizationResponse, LoginError>>>>;

@@ -9,8 +9,8 @@ use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 
-use super::token::parse_token_response;
-use super::{LoginError, Secret, Token, TokenClient};
+use crate::login::tokens::parse_token_response;
+use crate::login::{LoginError, Secret, Token, TokenClient};
 
 /// A token response is a few KiB; anything past this is not one.
 const MAX_TOKEN_RESPONSE: usize = 1024 * 1024;

@@ -8,9 +8,9 @@ use http_body::Body;
 use http_body_util::Full;
 use tower_service::Service;
 
-use super::error::BoxError;
+use crate::redrive::BoxError;
 
-/// An HTTP client a [`Login`](super::Login) sends its token requests over:
+/// An HTTP client a [`Login`](crate::login::Login) sends its token requests over:
 /// any cloneable tower service from `Request<Full<Bytes>>` to an HTTP
 /// response, such as a hyper-util `Client<_, Full<Bytes>>` (with the TLS
 /// connector of your choice). Implemented for every such service.

@@ -4,7 +4,7 @@ use std::fmt;
 use std::io::{self, BufRead, Write};
 use std::sync::{Arc, Mutex};
 
-use super::{AuthorizationResponse, AuthorizeRequest, LoginError, Prompt, Secret};
+use crate::login::{AuthorizationResponse, AuthorizeRequest, LoginError, Prompt, Secret};
 
 type Io = (Box<dyn BufRead + Send>, Box<dyn Write + Send>);
 

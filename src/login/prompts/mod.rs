@@ -1,0 +1,12 @@
+//! Prompts: how a person is asked to log in (the command line, a loopback
+//! listener, or your own).
+
+mod cli;
+mod loopback;
+mod prompt;
+mod sanitize;
+
+pub use cli::CommandLinePrompt;
+pub use loopback::LoopbackPrompt;
+pub use prompt::{AuthorizationResponse, Prompt};
+pub(crate) use sanitize::sanitize_for_terminal;
