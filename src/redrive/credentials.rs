@@ -22,6 +22,7 @@ use http::{HeaderMap, HeaderValue};
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     headers: Arc<[(HeaderName, HeaderValue)]>,
+    path_prefix: Option<Arc<str>>,
 }
 
 /// A token or header value with bytes that cannot go in an HTTP header
@@ -84,7 +85,33 @@ impl Credentials {
                 Ok((name, value))
             })
             .collect::<Result<Arc<[_]>, _>>()?;
-        Ok(Credentials { headers })
+        Ok(Credentials {
+            headers,
+            path_prefix: None,
+        })
+    }
+
+    /// The same credentials, remembered by the layer only for later
+    /// requests whose path starts with `path_prefix` (on the origin they
+    /// were obtained for; never another), rather than for the whole origin.
+    /// For two resource servers behind one host, as Globus Flows runs each
+    /// flow as its own resource server under one host.
+    ///
+    /// ```
+    /// use tower_gare::redrive::Credentials;
+    ///
+    /// let creds = Credentials::bearer("t").unwrap().for_path_prefix("/flows/1234/");
+    /// assert_eq!(creds.path_prefix(), Some("/flows/1234/"));
+    /// ```
+    pub fn for_path_prefix(mut self, path_prefix: impl AsRef<str>) -> Self {
+        self.path_prefix = Some(Arc::from(path_prefix.as_ref()));
+        self
+    }
+
+    /// The path prefix these credentials are remembered for, if narrowed
+    /// with [`for_path_prefix`](Credentials::for_path_prefix).
+    pub fn path_prefix(&self) -> Option<&str> {
+        self.path_prefix.as_deref()
     }
 
     /// Sets these headers on `headers`, replacing any of the same name.
@@ -113,6 +140,7 @@ impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Credentials")
             .field("headers", &self.header_names().collect::<Vec<_>>())
+            .field("path_prefix", &self.path_prefix)
             .finish_non_exhaustive()
     }
 }

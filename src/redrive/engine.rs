@@ -6,18 +6,17 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures_util::future::{Shared, WeakShared};
 use futures_util::FutureExt;
 use http::{HeaderMap, Uri};
 
-use super::{Credentials, Origin, ReauthContext, ReauthError, Reauthenticator, RedriveOutcome};
+use super::memory::Memory;
+use super::{Credentials, ReauthContext, ReauthError, Reauthenticator, RedriveOutcome, User};
 use serde_json::Value;
-
-use crate::gare::Gare;
 
 type FlightResult = Result<Credentials, ReauthError>;
 type BoxedFlight = Pin<Box<dyn Future<Output = FlightResult> + Send>>;
@@ -38,13 +37,6 @@ enum Ticket {
     Joined(Flight),
 }
 
-struct Remembered {
-    origin: Origin,
-    requirements: String,
-    credentials: Credentials,
-    generation: u64,
-}
-
 struct FlightEntry {
     id: u64,
     flight: WeakShared<BoxedFlight>,
@@ -55,8 +47,7 @@ pub(crate) struct Engine<R> {
     /// Bumped by `forget_all`: a flight that started before it does not
     /// store its credentials.
     epoch: AtomicU64,
-    any_remembered: AtomicBool,
-    remembered: RwLock<Vec<Remembered>>,
+    memory: Memory,
     next_id: AtomicU64,
     flights: Mutex<HashMap<String, FlightEntry>>,
 }
@@ -71,8 +62,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Requirements that are the same to a login whatever order or message they
 /// came with: lists sorted and deduplicated, the session message left out,
-/// the step-up fields of a challenge (`acr_values`, `max_age`, `claims`) in.
-pub(crate) fn requirements_key(origin: &Origin, gare: &Gare) -> String {
+/// the step-up fields of a challenge (`acr_values`, `max_age`, `claims`) in;
+/// whose they are, and whether a token was refused rather than a GARE met.
+pub(crate) fn requirements_key(cx: &ReauthContext) -> String {
+    let (origin, gare) = (cx.origin(), cx.gare());
     let mut normalized = gare.authorization_parameters.clone();
     normalized.session_message = None;
     for list in [
@@ -91,8 +84,10 @@ pub(crate) fn requirements_key(origin: &Origin, gare: &Gare) -> String {
         .iter()
         .map(|key| gare.extra.get(*key).unwrap_or(&Value::Null))
         .collect();
+    let user = Value::from(cx.user().map(User::id));
     format!(
-        "{origin} {} {}",
+        "{user} {origin} {} {} {}",
+        cx.is_token_rejected(),
         normalized.to_value(true),
         Value::from(step_up.into_iter().cloned().collect::<Vec<_>>())
     )
@@ -103,69 +98,35 @@ impl<R: Reauthenticator> Engine<R> {
         Engine {
             reauthenticator,
             epoch: AtomicU64::new(0),
-            any_remembered: AtomicBool::new(false),
-            remembered: RwLock::new(Vec::new()),
+            memory: Memory::default(),
             next_id: AtomicU64::new(1),
             flights: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Puts the credentials remembered for `uri`'s origin on `headers` and
-    /// returns their generation (0: none). Allocates nothing, and costs one
-    /// atomic load while nothing is remembered: until then, requests go out
-    /// exactly as their callers made them.
-    pub(crate) fn apply_remembered(&self, uri: &Uri, headers: &mut HeaderMap) -> u64 {
-        if !self.any_remembered.load(Ordering::Acquire) {
-            return 0;
-        }
-        let remembered = self.remembered.read().unwrap_or_else(|p| p.into_inner());
-        match remembered.iter().find(|r| r.origin.matches(uri)) {
-            Some(entry) => {
-                entry.credentials.apply_to(headers);
-                entry.generation
-            }
-            None => 0,
-        }
-    }
-
-    /// Credentials for `origin` newer than `sent_generation`, obtained for the
-    /// same requirements.
-    fn newer(
+    /// Puts the credentials remembered for `user`'s requests to `uri` on
+    /// `headers` and returns their generation (0: none). Allocates nothing,
+    /// and costs one atomic load while nothing is remembered: until then,
+    /// requests go out exactly as their callers made them.
+    #[inline]
+    pub(crate) fn apply_remembered(
         &self,
-        origin: &Origin,
-        requirements: &str,
-        sent_generation: u64,
-    ) -> Option<Credentials> {
-        let remembered = self.remembered.read().unwrap_or_else(|p| p.into_inner());
-        remembered
-            .iter()
-            .find(|r| &r.origin == origin)
-            .filter(|r| r.generation > sent_generation && r.requirements == requirements)
-            .map(|r| r.credentials.clone())
+        user: Option<&User>,
+        uri: &Uri,
+        headers: &mut HeaderMap,
+    ) -> u64 {
+        self.memory.apply(user, uri, headers)
     }
 
-    fn remember(&self, origin: Origin, requirements: String, credentials: Credentials) {
-        let generation = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut remembered = self.remembered.write().unwrap_or_else(|p| p.into_inner());
-        let entry = Remembered {
-            origin,
-            requirements,
-            credentials,
-            generation,
-        };
-        match remembered.iter_mut().find(|r| r.origin == entry.origin) {
-            Some(slot) => *slot = entry,
-            None => remembered.push(entry),
-        }
-        self.any_remembered.store(true, Ordering::Release);
+    /// How many credentials are remembered (bounded by `MAX_REMEMBERED`).
+    pub(crate) fn remembered(&self) -> usize {
+        self.memory.len()
     }
 
     /// Forgets every remembered credential (after a logout, say).
     pub(crate) fn forget_all(&self) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        let mut remembered = self.remembered.write().unwrap_or_else(|p| p.into_inner());
-        remembered.clear();
-        self.any_remembered.store(false, Ordering::Release);
+        self.memory.clear();
     }
 
     /// Credentials for a request that got a GARE, and how they came: newer
@@ -193,9 +154,13 @@ impl<R: Reauthenticator> Engine<R> {
         sent_generation: u64,
         timeout: Option<Duration>,
     ) -> Ticket {
-        let origin = cx.origin().clone();
-        let requirements = requirements_key(&origin, cx.gare());
-        if let Some(credentials) = self.newer(&origin, &requirements, sent_generation) {
+        let requirements = requirements_key(&cx);
+        let newer = || {
+            let user = cx.user();
+            self.memory
+                .newer(user, cx.uri(), &requirements, sent_generation)
+        };
+        if let Some(credentials) = newer() {
             return Ticket::Ready(credentials);
         }
         let mut flights = lock(&self.flights);
@@ -204,12 +169,12 @@ impl<R: Reauthenticator> Engine<R> {
         }
         // A flight stores its credentials and leaves the map under this lock,
         // so this second look cannot miss one that finished in between.
-        if let Some(credentials) = self.newer(&origin, &requirements, sent_generation) {
+        if let Some(credentials) = newer() {
             return Ticket::Ready(credentials);
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let run: BoxedFlight =
-            Box::pin(Arc::clone(self).fly(id, origin, requirements.clone(), cx, timeout));
+            Box::pin(Arc::clone(self).fly(id, requirements.clone(), cx, timeout));
         let flight = run.shared();
         // Entries whose waiters all went away are dead weight: drop them.
         flights.retain(|_, entry| entry.flight.upgrade().is_some());
@@ -222,12 +187,12 @@ impl<R: Reauthenticator> Engine<R> {
     async fn fly(
         self: Arc<Self>,
         id: u64,
-        origin: Origin,
         requirements: String,
         cx: ReauthContext,
         timeout: Option<Duration>,
     ) -> FlightResult {
         let epoch = self.epoch.load(Ordering::Acquire);
+        let (user, uri) = (cx.user().cloned(), cx.uri().clone());
         // The reauthenticator is the user's code: a panic in it (while it is
         // called or polled) becomes an error for every waiter, not a panic.
         let run = AssertUnwindSafe(async {
@@ -247,8 +212,11 @@ impl<R: Reauthenticator> Engine<R> {
         };
         let mut flights = lock(&self.flights);
         if let Ok(credentials) = &result {
-            if self.epoch.load(Ordering::Acquire) == epoch {
-                self.remember(origin, requirements.clone(), credentials.clone());
+            let current = self.epoch.load(Ordering::Acquire) == epoch;
+            if current && !self.reauthenticator.attaches_credentials() {
+                let requirements = requirements.clone();
+                self.memory
+                    .remember(user, &uri, requirements, credentials.clone());
             }
         }
         if flights

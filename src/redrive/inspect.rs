@@ -47,6 +47,16 @@ where
     (body, found)
 }
 
+/// Whether a 401 that carries no requirement refuses the token the request
+/// carried: no challenge at all, or none with an error other than RFC 6750
+/// `invalid_token` (Globus's `AuthenticationFailed` comes without one).
+pub(crate) fn refuses_token(headers: &HeaderMap) -> bool {
+    challenge::parse_all(headers).iter().all(|c| {
+        c.param("error")
+            .is_none_or(|error| error == "invalid_token")
+    })
+}
+
 fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers
         .get(CONTENT_LENGTH)?

@@ -84,6 +84,26 @@ impl<R: Reauthenticator, P> GareRedriveLayer<R, P> {
         self
     }
 
+    /// Whether a plain 401 on a request sent with a token (RFC 6750
+    /// `invalid_token`, Globus `AuthenticationFailed`, or no challenge: the
+    /// token expired or was revoked) is answered like a GARE: one
+    /// reauthentication (a [`Login`](crate::login::Login) refreshes the
+    /// token, or logs in if it has no refresh token) and one retry.
+    /// Default: yes. The reauthenticator sees
+    /// [`ReauthContext::is_token_rejected`](super::ReauthContext::is_token_rejected).
+    ///
+    /// ```
+    /// use tower_gare::redrive::{Credentials, GareRedriveLayer, ReauthContext};
+    ///
+    /// let layer = GareRedriveLayer::new(|_cx: ReauthContext| async { Credentials::bearer("t") })
+    ///     .rejected_tokens(false);
+    /// assert!(format!("{layer:?}").contains("rejected_tokens: false"));
+    /// ```
+    pub fn rejected_tokens(mut self, enabled: bool) -> Self {
+        self.settings.rejected_tokens = enabled;
+        self
+    }
+
     /// The longest a reauthentication may take (default: no limit). Past
     /// it, every request waiting on it gets its original response with
     /// `RedriveOutcome::ReauthFailed`, and the next GARE starts a new one.
@@ -126,6 +146,12 @@ impl<R: Reauthenticator, P> GareRedriveLayer<R, P> {
     /// their callers made them.
     pub fn forget_credentials(&self) {
         self.engine.forget_all();
+    }
+
+    /// How many credentials the layer remembers now: at most one per user,
+    /// origin and path prefix, and never more than 1,024 (the oldest go).
+    pub fn remembered_credentials(&self) -> usize {
+        self.engine.remembered()
     }
 }
 

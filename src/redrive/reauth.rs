@@ -5,7 +5,7 @@ use std::future::Future;
 use http::header::AUTHORIZATION;
 use http::{HeaderValue, Method, StatusCode, Uri};
 
-use super::{Credentials, Origin};
+use super::{Credentials, Origin, User};
 use crate::gare::Gare;
 
 /// The boxed error type reauthenticators' errors turn into (tower's own).
@@ -51,6 +51,16 @@ pub trait Reauthenticator: Send + Sync + 'static {
         &self,
         cx: ReauthContext,
     ) -> impl Future<Output = Result<Credentials, Self::Error>> + Send;
+
+    /// Whether this reauthenticator puts its tokens on requests itself (a
+    /// [`Login`](crate::login::Login), through its attaching layer inside
+    /// the redrive layer). Then the layer puts the credentials it is given
+    /// on the retry only, and remembers none: each request gets its own
+    /// resource server's token from the reauthenticator. Default: no, the
+    /// layer remembers them (see [`Credentials::for_path_prefix`]).
+    fn attaches_credentials(&self) -> bool {
+        false
+    }
 }
 
 impl<F, Fut, E> Reauthenticator for F
@@ -83,6 +93,8 @@ pub struct ReauthContext {
     pub(crate) origin: Origin,
     pub(crate) status: StatusCode,
     pub(crate) sent_authorization: Option<HeaderValue>,
+    pub(crate) user: Option<User>,
+    pub(crate) token_rejected: bool,
 }
 
 impl std::fmt::Debug for ReauthContext {
@@ -94,6 +106,8 @@ impl std::fmt::Debug for ReauthContext {
             .field("origin", &self.origin)
             .field("path", &self.uri.path())
             .field("status", &self.status)
+            .field("user", &self.user)
+            .field("token_rejected", &self.token_rejected)
             .finish_non_exhaustive()
     }
 }
@@ -123,7 +137,30 @@ impl ReauthContext {
             origin,
             status,
             sent_authorization: None,
+            user: None,
+            token_rejected: false,
         }
+    }
+
+    /// The same context, for a request made for `user` (see [`User`]).
+    pub fn for_user(mut self, user: User) -> Self {
+        self.user = Some(user);
+        self
+    }
+
+    /// Whose request it was: the [`User`] in its extensions, if any.
+    pub fn user(&self) -> Option<&User> {
+        self.user.as_ref()
+    }
+
+    /// Whether this is a plain refusal of the token the request carried
+    /// (a 401 with RFC 6750 `invalid_token`, Globus `AuthenticationFailed`,
+    /// or no challenge at all) rather than a GARE: the token expired or was
+    /// revoked, so refreshing it (or logging in again) is what it takes.
+    /// The [`gare`](ReauthContext::gare) then has the code
+    /// `AuthenticationFailed` and no requirements.
+    pub fn is_token_rejected(&self) -> bool {
+        self.token_rejected
     }
 
     /// Whether the refused request carried these credentials' `Authorization`

@@ -12,9 +12,11 @@ use http_body::Body;
 use tower_http::follow_redirect::RequestUri;
 
 use super::engine::Engine;
-use super::inspect::requirement;
+use super::inspect::{refuses_token, requirement};
 use super::settings::Settings;
-use super::{Credentials, Origin, ReauthContext, Reauthenticator, RedriveBody, RedriveOutcome};
+use super::{
+    Credentials, Origin, ReauthContext, Reauthenticator, RedriveBody, RedriveOutcome, User,
+};
 use crate::gare::Gare;
 
 /// What a layer's services, their clones and its reqwest middleware share:
@@ -29,6 +31,7 @@ pub(crate) struct Sent {
     method: Method,
     uri: Uri,
     authorization: Option<HeaderValue>,
+    user: Option<User>,
     /// The generation of the remembered credentials it carried (0: none).
     generation: u64,
 }
@@ -38,6 +41,17 @@ impl<R> Redriver<R> {
     #[inline]
     pub(crate) fn triggers(&self, status: StatusCode) -> bool {
         self.settings.triggers.contains(status)
+    }
+}
+
+impl<R> Redriver<R> {
+    /// Whether a response with no requirement plainly refused the token the
+    /// request was sent with (see [`refuses_token`]).
+    fn token_refused<B>(&self, sent: &Sent, response: &Response<B>) -> bool {
+        self.settings.rejected_tokens
+            && response.status() == StatusCode::UNAUTHORIZED
+            && sent.authorization.is_some()
+            && refuses_token(response.headers())
     }
 }
 
@@ -68,14 +82,21 @@ fn answered_elsewhere<B>(response: &Response<B>, sent_to: &Origin) -> bool {
 }
 
 impl<R: Reauthenticator> Redriver<R> {
-    /// Puts the credentials remembered for `uri` on `headers` (a request
-    /// about to be sent), and notes what the request carries.
-    pub(crate) fn prepare(&self, method: Method, uri: Uri, headers: &mut HeaderMap) -> Sent {
-        let generation = self.engine.apply_remembered(&uri, headers);
+    /// Puts the credentials remembered for `user`'s requests to `uri` on
+    /// `headers` (a request about to be sent), and notes what it carries.
+    pub(crate) fn prepare(
+        &self,
+        method: Method,
+        uri: Uri,
+        user: Option<&User>,
+        headers: &mut HeaderMap,
+    ) -> Sent {
+        let generation = self.engine.apply_remembered(user, &uri, headers);
         Sent {
             method,
             uri,
             authorization: headers.get(AUTHORIZATION).cloned(),
+            user: user.cloned(),
             generation,
         }
     }
@@ -103,18 +124,25 @@ impl<R: Reauthenticator> Redriver<R> {
         let (parts, body) = response.into_parts();
         let (body, found) = requirement(&self.settings, &parts.headers, body).await;
         let original = Response::from_parts(parts, body);
-        let gare = match found {
-            Ok(gare) => gare,
+        // What to reauthenticate for, and the GARE the caller sees (none
+        // for a refused token: that is no GARE).
+        let (needed, gare) = match found {
+            Ok(gare) => (gare.clone(), Some(gare)),
+            Err(RedriveOutcome::NoGare) if self.token_refused(&sent, &original) => {
+                (Gare::new("AuthenticationFailed", Default::default()), None)
+            }
             Err(outcome) => return Ok(finish(original, None, outcome)),
         };
         if answered_elsewhere(&original, &Origin::from_uri(&uri)) {
-            return Ok(finish(original, Some(gare), RedriveOutcome::OtherOrigin));
+            return Ok(finish(original, gare, RedriveOutcome::OtherOrigin));
         }
         let Some(replay) = replay else {
-            return Ok(finish(original, Some(gare), RedriveOutcome::NotReplayable));
+            return Ok(finish(original, gare, RedriveOutcome::NotReplayable));
         };
-        let mut cx = ReauthContext::new(gare.clone(), sent.method, sent.uri, original.status());
+        let mut cx = ReauthContext::new(needed, sent.method, sent.uri, original.status());
         cx.sent_authorization = sent.authorization;
+        cx.user = sent.user;
+        cx.token_rejected = gare.is_none();
         let timeout = self.settings.reauth_timeout;
         let (credentials, outcome) = self
             .engine
@@ -124,13 +152,13 @@ impl<R: Reauthenticator> Redriver<R> {
             Ok(credentials) => credentials,
             Err(error) => {
                 let outcome = RedriveOutcome::ReauthFailed(error);
-                return Ok(finish(original, Some(gare), outcome));
+                return Ok(finish(original, gare, outcome));
             }
         };
         // A login can take minutes, and a streaming body can outgrow its
         // recording meanwhile: look again before giving up the original.
         if !can_replay(&replay) {
-            return Ok(finish(original, Some(gare), RedriveOutcome::NotReplayable));
+            return Ok(finish(original, gare, RedriveOutcome::NotReplayable));
         }
         drop(original);
 

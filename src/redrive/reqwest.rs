@@ -10,7 +10,7 @@ use http::{Extensions, Uri};
 use tower_http::follow_redirect::RequestUri;
 
 use super::redriver::Redriver;
-use super::{Credentials, GareRedriveLayer, Reauthenticator, RedriveBody};
+use super::{Credentials, GareRedriveLayer, Reauthenticator, RedriveBody, User};
 
 /// A `reqwest_middleware::Middleware` that answers GAREs by reauthenticating
 /// and retrying once (feature `reqwest`).
@@ -119,7 +119,10 @@ impl<R: Reauthenticator> Middleware for GareRedriveMiddleware<R> {
         };
         let sent_to = request.url().clone();
         let method = request.method().clone();
-        let sent = self.redriver.prepare(method, uri, request.headers_mut());
+        let user = extensions.get::<User>().cloned();
+        let sent = self
+            .redriver
+            .prepare(method, uri, user.as_ref(), request.headers_mut());
         // reqwest clones every body but a stream; a stream is sent once.
         let replay = request.try_clone();
 

@@ -13,6 +13,7 @@ use super::future::Pending;
 use super::redriver::Redriver;
 use super::{
     GareRedriveLayer, Reauthenticator, RedriveBody, ReplayPolicy, ReplayableBodies, ResponseFuture,
+    User,
 };
 
 /// A service that answers GAREs by reauthenticating and retrying once.
@@ -122,7 +123,8 @@ where
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let (method, uri) = (request.method().clone(), request.uri().clone());
-        let sent = self.redriver.prepare(method, uri, request.headers_mut());
+        let user = request.extensions().get::<User>().cloned();
+        let sent = (self.redriver).prepare(method, uri, user.as_ref(), request.headers_mut());
         let cap = self.redriver.settings.replay_cap;
         let replay = self
             .policy

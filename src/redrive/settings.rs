@@ -50,6 +50,7 @@ pub(crate) struct Settings {
     pub(crate) replay_cap: usize,
     pub(crate) header_challenges: bool,
     pub(crate) reauth_timeout: Option<std::time::Duration>,
+    pub(crate) rejected_tokens: bool,
 }
 
 impl Default for Settings {
@@ -68,6 +69,7 @@ impl Default for Settings {
             replay_cap: super::DEFAULT_REPLAY_CAP,
             header_challenges: true,
             reauth_timeout: None,
+            rejected_tokens: true,
         }
     }
 }
