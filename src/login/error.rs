@@ -1,6 +1,7 @@
 //! What can go wrong in a login, each a variant a program can act on.
 
 use std::fmt;
+use std::time::Duration;
 
 use http::StatusCode;
 
@@ -72,6 +73,32 @@ pub enum LoginError {
     Randomness(std::io::Error),
     /// The token store failed.
     Store(std::io::Error),
+    /// The token or revocation endpoint did not answer (headers and body)
+    /// within the time allowed.
+    EndpointTimeout {
+        /// The time allowed.
+        limit: Duration,
+    },
+    /// A deadline was to be kept, but no tokio runtime with timers is
+    /// running: build the runtime with `enable_time` (or `enable_all`).
+    NoTimer,
+    /// Client credentials were asked for by a public client: only a client
+    /// with a secret can get tokens as itself.
+    NoClientSecret,
+    /// The token response's `id_token` cannot be read: not a JWT, or its
+    /// payload is not JSON with a string `sub`.
+    InvalidIdToken {
+        /// What is wrong with it.
+        reason: &'static str,
+        /// The decoding error, when there was one.
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// The revocation endpoint answered an error status with no OAuth2
+    /// error in its body.
+    RevocationFailed {
+        /// The HTTP status.
+        status: StatusCode,
+    },
 }
 
 impl fmt::Display for LoginError {
@@ -131,6 +158,24 @@ impl fmt::Display for LoginError {
                 f.write_str("no randomness for the login's PKCE verifier and state")
             }
             LoginError::Store(_) => f.write_str("the token store failed"),
+            LoginError::EndpointTimeout { limit } => write!(
+                f,
+                "the authorization server did not answer within {limit:?}"
+            ),
+            LoginError::NoTimer => f.write_str(
+                "no tokio runtime with timers is running to keep the token request's deadline \
+                 (build the runtime with enable_time or enable_all)",
+            ),
+            LoginError::NoClientSecret => f.write_str(
+                "client credentials need a confidential client: this client has no secret",
+            ),
+            LoginError::InvalidIdToken { reason, .. } => {
+                write!(f, "the token response's id_token cannot be read: {reason}")
+            }
+            LoginError::RevocationFailed { status } => write!(
+                f,
+                "the revocation endpoint answered {status} with no OAuth2 error"
+            ),
         }
     }
 }
@@ -143,6 +188,10 @@ impl std::error::Error for LoginError {
             LoginError::InvalidToken(error) => Some(error),
             LoginError::Transport(error) | LoginError::Prompt(error) => Some(&**error),
             LoginError::Randomness(error) | LoginError::Store(error) => Some(error),
+            LoginError::InvalidIdToken {
+                source: Some(error),
+                ..
+            } => Some(&**error),
             LoginError::Refused { .. }
             | LoginError::StateMismatch
             | LoginError::Timeout
@@ -150,7 +199,12 @@ impl std::error::Error for LoginError {
             | LoginError::MissingToken { .. }
             | LoginError::MissingScope { .. }
             | LoginError::NoScopes
-            | LoginError::InvalidResponse { .. } => None,
+            | LoginError::InvalidResponse { .. }
+            | LoginError::EndpointTimeout { .. }
+            | LoginError::NoTimer
+            | LoginError::NoClientSecret
+            | LoginError::InvalidIdToken { source: None, .. }
+            | LoginError::RevocationFailed { .. } => None,
         }
     }
 }

@@ -56,4 +56,6 @@ pub use reauthenticator::{Login, LoginBuilder, LoginConfigError};
 pub use resource::ResourceServers;
 pub use secret::Secret;
 pub use tokens::{JsonFileTokenStore, MemoryTokenStore, Token, TokenStore};
-pub use wire::{AuthorizeRequest, TokenClient};
+#[doc(hidden)]
+pub use wire::__private;
+pub use wire::{AuthorizeRequest, RefreshTokens, TokenClient};

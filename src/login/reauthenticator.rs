@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use http::Uri;
 
 use super::environment::{self, UnknownEnvironment};
-use super::wire::{AuthorizeRequest, Exchange};
+use super::wire::{AuthorizeRequest, RefreshTokens, TokenEndpoint};
 
 use super::tokens::scope_names;
 use super::{
@@ -341,6 +341,7 @@ impl<C, P: Prompt, T: TokenStore> Login<C, P, T> {
             &self.redirect_uri,
             &scope,
             cx.gare(),
+            &RefreshTokens::No,
         )?;
 
         let answer = self.prompt.authorize(&request).await?;
@@ -351,16 +352,16 @@ impl<C, P: Prompt, T: TokenStore> Login<C, P, T> {
         {
             return Err(LoginError::StateMismatch);
         }
-        let tokens = Exchange {
-            token_url: &self.token_url,
-            client_id: &self.client_id,
-            client_secret: self.client_secret.as_ref(),
-            redirect_uri: &self.redirect_uri,
-            code: &answer.code,
-            verifier: &verifier,
-        }
-        .send(&self.client)
-        .await?;
+        // Nothing is revoked here: the token URL stands in for the revocation URL.
+        let tokens = TokenEndpoint::new(
+            self.token_url.clone(),
+            self.token_url.clone(),
+            self.client_id.clone(),
+            self.client_secret.clone(),
+        )
+        .exchange_code(&self.client, &answer.code, &verifier, &self.redirect_uri)
+        .await?
+        .tokens;
         self.store.put(&tokens).map_err(LoginError::Store)?;
 
         let missing: Vec<String> = scope_names(&required)

@@ -4,5 +4,5 @@ mod store;
 mod token;
 
 pub use store::{JsonFileTokenStore, MemoryTokenStore, TokenStore};
+pub(crate) use token::scope_names;
 pub use token::Token;
-pub(crate) use token::{parse_token_response, scope_names};

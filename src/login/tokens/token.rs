@@ -2,10 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use http::StatusCode;
-use serde_json::{Map, Value};
-
-use crate::login::{LoginError, Secret};
+use crate::login::Secret;
 
 /// An access token for one resource server. `Debug` never shows the token
 /// (it is a [`Secret`]).
@@ -91,74 +88,4 @@ pub(crate) fn scope_names(scopes: &[String]) -> Vec<String> {
             Err(_) => entry.split_whitespace().map(str::to_owned).collect(),
         })
         .collect()
-}
-
-/// What a token entry lacks.
-enum Lacks {
-    AccessToken,
-    ResourceServer,
-}
-
-fn one_token(doc: &Map<String, Value>, now: SystemTime) -> Result<Token, Lacks> {
-    let text = |key: &str| doc.get(key).and_then(Value::as_str);
-    let access_token = text("access_token").ok_or(Lacks::AccessToken)?;
-    let resource_server = text("resource_server").ok_or(Lacks::ResourceServer)?;
-    let expires_at = doc
-        .get("expires_in")
-        .and_then(Value::as_u64)
-        // A lifetime past what the clock can hold is "no expiry".
-        .and_then(|seconds| now.checked_add(Duration::from_secs(seconds)));
-    Ok(Token::new(
-        resource_server,
-        access_token,
-        text("scope").unwrap_or_default(),
-        expires_at,
-    ))
-}
-
-/// The tokens of a Globus token response: the top-level one and each of
-/// `other_tokens`.
-pub(crate) fn parse_token_response(
-    status: StatusCode,
-    body: &[u8],
-    now: SystemTime,
-) -> Result<Vec<Token>, LoginError> {
-    let invalid = |reason: &'static str| LoginError::InvalidResponse { status, reason };
-    let doc: Value = serde_json::from_slice(body)
-        .map_err(|source| LoginError::InvalidJson { status, source })?;
-    let doc = doc
-        .as_object()
-        .ok_or_else(|| invalid("not a JSON object"))?;
-    if let Some(error) = doc.get("error").and_then(Value::as_str) {
-        return Err(LoginError::Refused {
-            error: error.to_owned(),
-            description: doc
-                .get("error_description")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-        });
-    }
-    if !status.is_success() {
-        return Err(invalid("an error status without an OAuth2 error"));
-    }
-    let mut tokens = vec![one_token(doc, now).map_err(|lacks| {
-        invalid(match lacks {
-            Lacks::AccessToken => "no access_token",
-            Lacks::ResourceServer => "no resource_server",
-        })
-    })?];
-    if let Some(others) = doc.get("other_tokens").and_then(Value::as_array) {
-        for other in others {
-            let other = other
-                .as_object()
-                .ok_or_else(|| invalid("an other_tokens entry is not an object"))?;
-            tokens.push(one_token(other, now).map_err(|lacks| {
-                invalid(match lacks {
-                    Lacks::AccessToken => "an other_tokens entry has no access_token",
-                    Lacks::ResourceServer => "an other_tokens entry has no resource_server",
-                })
-            })?);
-        }
-    }
-    Ok(tokens)
 }

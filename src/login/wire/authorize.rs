@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::gare::Gare;
 use crate::login::prompts::sanitize_for_terminal;
 use crate::login::{LoginError, Secret};
+use crate::scopes;
 
 /// An authorize request for one login: its URL and what the prompt needs.
 ///
@@ -31,21 +32,62 @@ fn random_url_safe(bytes: usize) -> Result<String, LoginError> {
     Ok(URL_SAFE_NO_PAD.encode(buf))
 }
 
+/// Whether a login asks for refresh tokens, and how the server wants to be
+/// asked. A refresh token lets a program get new access tokens without the
+/// user, until it is revoked: ask only when the program runs for longer
+/// than its access tokens live (Globus: 48 hours).
+///
+/// ```
+/// use tower_gare::login::RefreshTokens;
+///
+/// assert_eq!(RefreshTokens::default(), RefreshTokens::No);
+/// assert_eq!(RefreshTokens::offline_access(), RefreshTokens::Scope("offline_access".into()));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RefreshTokens {
+    /// Access tokens only (the Python SDK's default:
+    /// `GlobusAppConfig.request_refresh_tokens` is off).
+    #[default]
+    No,
+    /// Globus Auth's way: `access_type=offline` in the authorize URL.
+    GlobusAccessType,
+    /// The OpenID Connect way: a scope added to those asked for, usually
+    /// `offline_access` (OpenID Connect Core §11). Such servers may give a
+    /// refresh token only when the user is asked to consent
+    /// (`prompt=consent`).
+    Scope(String),
+}
+
+impl RefreshTokens {
+    /// [`Scope`](Self::Scope)`("offline_access")`, as OpenID Connect servers expect.
+    pub fn offline_access() -> Self {
+        RefreshTokens::Scope("offline_access".to_owned())
+    }
+}
+
 fn comma_joined(list: &Option<Vec<String>>) -> Option<String> {
     // Globus Auth rejects empty parameters: an empty list is left out.
     list.as_ref().filter(|l| !l.is_empty()).map(|l| l.join(","))
 }
 
 impl AuthorizeRequest {
-    /// Builds the request for `gare`, asking for `scope`; with it, the PKCE
-    /// verifier, a secret until the code is exchanged.
+    /// Builds the request for `gare`, asking for `scope` and for refresh
+    /// tokens as `refresh_tokens` says; with it, the PKCE verifier, a secret
+    /// until the code is exchanged.
     pub(crate) fn build(
         authorize_endpoint: &str,
         client_id: &str,
         redirect_uri: &str,
         scope: &str,
         gare: &Gare,
+        refresh_tokens: &RefreshTokens,
     ) -> Result<(AuthorizeRequest, Secret), LoginError> {
+        let scope = match refresh_tokens {
+            RefreshTokens::Scope(offline) => scopes::merge_strings([scope, offline.as_str()])
+                .map_err(LoginError::InvalidScope)?,
+            RefreshTokens::No | RefreshTokens::GlobusAccessType => scope.to_owned(),
+        };
         // 32 random bytes: a 43-character verifier, the RFC 7636 minimum.
         let verifier = random_url_safe(32)?;
         let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
@@ -55,12 +97,15 @@ impl AuthorizeRequest {
         let mut query: Vec<(String, String)> = vec![
             ("client_id".into(), client_id.into()),
             ("redirect_uri".into(), redirect_uri.into()),
-            ("scope".into(), scope.into()),
+            ("scope".into(), scope),
             ("response_type".into(), "code".into()),
             ("state".into(), state.clone()),
             ("code_challenge".into(), challenge),
             ("code_challenge_method".into(), "S256".into()),
         ];
+        if *refresh_tokens == RefreshTokens::GlobusAccessType {
+            query.push(("access_type".into(), "offline".into()));
+        }
         let mut add = |name: &str, value: Option<String>| {
             if let Some(value) = value {
                 query.push((name.to_owned(), value));
@@ -174,5 +219,94 @@ impl fmt::Debug for AuthorizeRequest {
             .field("scope", &self.param("scope"))
             .field("prompt", &self.param("prompt"))
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gare::AuthorizationParameters;
+
+    fn build(scope: &str, refresh_tokens: &RefreshTokens) -> AuthorizeRequest {
+        let gare = Gare::new("ConsentRequired", AuthorizationParameters::default());
+        AuthorizeRequest::build(
+            "https://auth.example.org/v2/oauth2/authorize",
+            "client",
+            "http://localhost:1",
+            scope,
+            &gare,
+            refresh_tokens,
+        )
+        .unwrap()
+        .0
+    }
+
+    /// The query's parameter names, in order.
+    fn names(request: &AuthorizeRequest) -> Vec<String> {
+        let query = request.url().split_once('?').unwrap().1;
+        form_urlencoded::parse(query.as_bytes())
+            .map(|(name, _)| name.into_owned())
+            .collect()
+    }
+
+    const STANDARD_PARAMS: [&str; 7] = [
+        "client_id",
+        "redirect_uri",
+        "scope",
+        "response_type",
+        "state",
+        "code_challenge",
+        "code_challenge_method",
+    ];
+
+    #[test]
+    fn no_refresh_tokens_asks_for_none() {
+        let request = build("openid urn:t", &RefreshTokens::No);
+        assert_eq!(names(&request), STANDARD_PARAMS);
+        assert_eq!(request.param("scope"), Some("openid urn:t"));
+        assert_eq!(request.param("access_type"), None);
+    }
+
+    #[test]
+    fn globus_is_asked_with_access_type_offline() {
+        let request = build("openid urn:t", &RefreshTokens::GlobusAccessType);
+        assert_eq!(request.param("access_type"), Some("offline"));
+        assert_eq!(request.param("scope"), Some("openid urn:t"));
+        assert!(request.url().contains("&access_type=offline"));
+        let mut expected = STANDARD_PARAMS.to_vec();
+        expected.push("access_type");
+        assert_eq!(names(&request), expected);
+    }
+
+    #[test]
+    fn an_openid_server_is_asked_with_a_scope_added_once() {
+        let request = build("openid files:read", &RefreshTokens::offline_access());
+        assert_eq!(
+            request.param("scope"),
+            Some("openid files:read offline_access")
+        );
+        assert_eq!(request.param("access_type"), None);
+        assert_eq!(names(&request), STANDARD_PARAMS);
+        // Already asked for: not twice.
+        let request = build("offline_access openid", &RefreshTokens::offline_access());
+        assert_eq!(request.param("scope"), Some("offline_access openid"));
+        // Bracketed dependencies survive the merge.
+        let request = build("t:all[*d]", &RefreshTokens::Scope("x".into()));
+        assert_eq!(request.param("scope"), Some("t:all[*d] x"));
+    }
+
+    #[test]
+    fn a_malformed_refresh_scope_is_an_error() {
+        let gare = Gare::new("ConsentRequired", AuthorizationParameters::default());
+        let err = AuthorizeRequest::build(
+            "https://a/authorize",
+            "client",
+            "http://localhost:1",
+            "openid",
+            &gare,
+            &RefreshTokens::Scope("a[b".into()),
+        )
+        .unwrap_err();
+        assert!(matches!(err, LoginError::InvalidScope(_)), "{err:?}");
     }
 }
