@@ -16,7 +16,7 @@ use tower_gare::gare::{self, Gare};
 use tower_gare::login::{
     AuthorizationResponse, AuthorizeRequest, CommandLinePrompt, JsonFileTokenStore, Login,
     LoginConfigError, LoginError, LoopbackPrompt, MemoryTokenStore, Prompt, ResourceServers,
-    Secret, Token, TokenStore,
+    Secret, Token, TokenStore, DEFAULT_NAMESPACE,
 };
 use tower_gare::redrive::{Credentials, InvalidCredentials, ReauthContext, Reauthenticator};
 
@@ -317,7 +317,7 @@ async fn the_token_of_the_requests_resource_server_is_returned() {
     // Every token was stored.
     let stored = login
         .token_store()
-        .get("groups.api.globus.org")
+        .get(DEFAULT_NAMESPACE, "groups.api.globus.org")
         .unwrap()
         .unwrap();
     assert_eq!(stored.access_token(), "groups-token");
@@ -485,12 +485,15 @@ async fn stored_tokens_are_used_before_a_login() {
     let s = setup();
     let store = MemoryTokenStore::default();
     store
-        .put(&[Token::new(
-            "transfer.api.globus.org",
-            "stored-token",
-            TRANSFER,
-            Some(SystemTime::now() + Duration::from_secs(3600)),
-        )])
+        .put(
+            DEFAULT_NAMESPACE,
+            &[Token::new(
+                "transfer.api.globus.org",
+                "stored-token",
+                TRANSFER,
+                Some(SystemTime::now() + Duration::from_secs(3600)),
+            )],
+        )
         .unwrap();
     let login = Login::builder("c")
         .auth_base_url("https://auth.example.org/")
@@ -518,12 +521,15 @@ async fn stored_tokens_are_used_before_a_login() {
     // Expired tokens are not used.
     login
         .token_store()
-        .put(&[Token::new(
-            "transfer.api.globus.org",
-            "old",
-            TRANSFER,
-            Some(SystemTime::now() - Duration::from_secs(1)),
-        )])
+        .put(
+            DEFAULT_NAMESPACE,
+            &[Token::new(
+                "transfer.api.globus.org",
+                "old",
+                TRANSFER,
+                Some(SystemTime::now() - Duration::from_secs(1)),
+            )],
+        )
         .unwrap();
     login.reauthenticate(context(gare(), uri)).await.unwrap();
     assert_eq!(s.prompt.count(), 2);
@@ -534,12 +540,15 @@ async fn a_stored_token_the_request_was_refused_with_is_not_offered_again() {
     let s = setup();
     let store = MemoryTokenStore::default();
     store
-        .put(&[Token::new(
-            "transfer.api.globus.org",
-            "stored-token",
-            TRANSFER,
-            Some(SystemTime::now() + Duration::from_secs(3600)),
-        )])
+        .put(
+            DEFAULT_NAMESPACE,
+            &[Token::new(
+                "transfer.api.globus.org",
+                "stored-token",
+                TRANSFER,
+                Some(SystemTime::now() + Duration::from_secs(3600)),
+            )],
+        )
         .unwrap();
     let login = Login::builder("c")
         .auth_base_url("https://auth.example.org/")
@@ -598,20 +607,26 @@ fn the_token_file_is_private_atomic_and_survives_a_restart() {
     let path = dir.join("nested").join("tokens.json");
     let store = JsonFileTokenStore::new(&path);
     assert!(
-        store.get("x").unwrap().is_none(),
+        store.get(DEFAULT_NAMESPACE, "x").unwrap().is_none(),
         "no file yet: no token, no error"
     );
     let at = SystemTime::UNIX_EPOCH + Duration::from_secs(2_000_000_000);
     store
-        .put(&[Token::new(
-            "transfer.api.globus.org",
-            "t1",
-            TRANSFER,
-            Some(at),
-        )])
+        .put(
+            DEFAULT_NAMESPACE,
+            &[Token::new(
+                "transfer.api.globus.org",
+                "t1",
+                TRANSFER,
+                Some(at),
+            )],
+        )
         .unwrap();
     store
-        .put(&[Token::new("groups.api.globus.org", "g1", "g", None)])
+        .put(
+            DEFAULT_NAMESPACE,
+            &[Token::new("groups.api.globus.org", "g1", "g", None)],
+        )
         .unwrap();
     #[cfg(unix)]
     {
@@ -623,13 +638,20 @@ fn the_token_file_is_private_atomic_and_survives_a_restart() {
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(leftovers.len(), 1, "no temporary files left: {leftovers:?}");
+    assert_eq!(
+        leftovers.len(),
+        2,
+        "the file and its lock, no temporary files: {leftovers:?}"
+    );
     let reopened = JsonFileTokenStore::new(&path);
-    let token = reopened.get("transfer.api.globus.org").unwrap().unwrap();
+    let token = reopened
+        .get(DEFAULT_NAMESPACE, "transfer.api.globus.org")
+        .unwrap()
+        .unwrap();
     assert_eq!((token.access_token(), token.expires_at), ("t1", Some(at)));
     assert_eq!(
         reopened
-            .get("groups.api.globus.org")
+            .get(DEFAULT_NAMESPACE, "groups.api.globus.org")
             .unwrap()
             .unwrap()
             .access_token(),
@@ -637,9 +659,13 @@ fn the_token_file_is_private_atomic_and_survives_a_restart() {
     );
     assert!(!format!("{token:?}").contains("t1"));
 
+    // A file that is not a token file is moved aside, never overwritten.
     std::fs::write(&path, b"{ not json").unwrap();
-    let err = reopened.get("transfer.api.globus.org").unwrap_err();
-    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    assert!(reopened
+        .get(DEFAULT_NAMESPACE, "transfer.api.globus.org")
+        .unwrap()
+        .is_none());
+    assert_eq!(reopened.take_warnings().len(), 1);
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -1126,12 +1152,18 @@ fn the_token_file_is_0600_whatever_the_umask() {
         assert_eq!(probe_mode, 0o644, "the child runs under umask 022");
         let store = JsonFileTokenStore::new(&path);
         store
-            .put(&[Token::new("transfer.api.globus.org", "t", TRANSFER, None)])
+            .put(
+                DEFAULT_NAMESPACE,
+                &[Token::new("transfer.api.globus.org", "t", TRANSFER, None)],
+            )
             .unwrap();
         let first = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         // Replaced (written beside it, renamed): still private.
         store
-            .put(&[Token::new("groups.api.globus.org", "g", "g", None)])
+            .put(
+                DEFAULT_NAMESPACE,
+                &[Token::new("groups.api.globus.org", "g", "g", None)],
+            )
             .unwrap();
         let second = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         std::fs::remove_dir_all(&dir).unwrap();

@@ -55,7 +55,9 @@ pub use prompts::{AuthorizationResponse, CommandLinePrompt, LoopbackPrompt, Prom
 pub use reauthenticator::{Login, LoginBuilder, LoginConfigError};
 pub use resource::ResourceServers;
 pub use secret::Secret;
-pub use tokens::{JsonFileTokenStore, MemoryTokenStore, Token, TokenStore};
+pub use tokens::{
+    JsonFileTokenStore, MemoryTokenStore, StoreWarning, Token, TokenStore, DEFAULT_NAMESPACE,
+};
 #[doc(hidden)]
 pub use wire::__private;
 pub use wire::{AuthorizeRequest, RefreshTokens, TokenClient};

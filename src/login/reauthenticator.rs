@@ -289,7 +289,10 @@ impl<C, P: Prompt, T: TokenStore> Login<C, P, T> {
         if params.has_session_requirements() || params.prompt.is_some() {
             return Ok(None);
         }
-        let token = self.store.get(resource_server).map_err(LoginError::Store)?;
+        let token = self
+            .store
+            .get(super::DEFAULT_NAMESPACE, resource_server)
+            .map_err(LoginError::Store)?;
         Ok(token.filter(|token| {
             !token.is_expired(SystemTime::now())
                 && token.grants(required)
@@ -362,7 +365,9 @@ impl<C, P: Prompt, T: TokenStore> Login<C, P, T> {
         .exchange_code(&self.client, &answer.code, &verifier, &self.redirect_uri)
         .await?
         .tokens;
-        self.store.put(&tokens).map_err(LoginError::Store)?;
+        self.store
+            .put(super::DEFAULT_NAMESPACE, &tokens)
+            .map_err(LoginError::Store)?;
 
         let missing: Vec<String> = scope_names(&required)
             .into_iter()

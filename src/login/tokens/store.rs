@@ -1,211 +1,295 @@
-//! Where tokens are kept between logins.
+//! Where tokens are kept between logins: the trait, its warnings, and the
+//! store in memory.
 
-use std::collections::HashMap;
-use std::fs;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use crate::login::Token;
 
-/// Keeps tokens by resource server. Stored tokens are tried before a login
-/// is started (unless expired), so a program does not log in on every run.
-pub trait TokenStore: Send + Sync + 'static {
-    /// The token stored for `resource_server`, if any.
-    fn get(&self, resource_server: &str) -> io::Result<Option<Token>>;
-    /// Stores `tokens`, replacing those of the same resource servers.
-    fn put(&self, tokens: &[Token]) -> io::Result<()>;
-}
+/// The namespace of a program that acts for one person: the one the Python
+/// SDK's `GlobusApp` uses, so both find the same tokens in a shared file.
+///
+/// ```
+/// use tower_gare::login::{MemoryTokenStore, Token, TokenStore, DEFAULT_NAMESPACE};
+///
+/// let store = MemoryTokenStore::default();
+/// store.put(DEFAULT_NAMESPACE, &[Token::new("rs", "t", "s", None)]).unwrap();
+/// assert_eq!(DEFAULT_NAMESPACE, "DEFAULT");
+/// assert!(store.get("DEFAULT", "rs").unwrap().is_some());
+/// ```
+pub const DEFAULT_NAMESPACE: &str = "DEFAULT";
 
-/// Tokens in memory, for the life of the program.
+/// Keeps tokens by namespace, then by resource server.
+///
+/// A namespace is a person: [`DEFAULT_NAMESPACE`] for a program that acts
+/// for one, as the Python SDK's `GlobusApp` does; a backend that acts for
+/// many (a science gateway) uses one namespace per signed-in person, so no
+/// one's tokens ever serve another's request. Stored tokens are tried
+/// before a login is started (unless expired), so a program does not log
+/// in on every run.
+///
+/// The methods block (a file store reads and writes the disk); they are
+/// short, and called once per login or refresh, not per request.
 ///
 /// ```
 /// use tower_gare::login::{MemoryTokenStore, Token, TokenStore};
 ///
 /// let store = MemoryTokenStore::default();
-/// store.put(&[Token::new("groups.api.globus.org", "t", "s", None)]).unwrap();
-/// assert_eq!(store.get("groups.api.globus.org").unwrap().unwrap().access_token(), "t");
-/// assert!(store.get("transfer.api.globus.org").unwrap().is_none());
+/// store.put("alice", &[Token::new("transfer.api.globus.org", "a", "s", None)]).unwrap();
+/// store.put("bob", &[Token::new("transfer.api.globus.org", "b", "s", None)]).unwrap();
+/// assert_eq!(store.get("alice", "transfer.api.globus.org").unwrap().unwrap().access_token(), "a");
+/// assert_eq!(store.get("bob", "transfer.api.globus.org").unwrap().unwrap().access_token(), "b");
+/// store.remove("alice", "transfer.api.globus.org").unwrap();
+/// assert!(store.get_all("alice").unwrap().is_empty());
+/// assert_eq!(store.get_all("bob").unwrap().len(), 1);
+/// ```
+pub trait TokenStore: Send + Sync + 'static {
+    /// The token of `resource_server` in `namespace`, if any.
+    fn get(&self, namespace: &str, resource_server: &str) -> io::Result<Option<Token>>;
+    /// Every token in `namespace`, ordered by resource server.
+    fn get_all(&self, namespace: &str) -> io::Result<Vec<Token>>;
+    /// Stores `tokens`, replacing those of the same resource servers; every other token is kept.
+    fn put(&self, namespace: &str, tokens: &[Token]) -> io::Result<()>;
+    /// Forgets the token of `resource_server` in `namespace` (nothing to
+    /// forget is not an error).
+    fn remove(&self, namespace: &str, resource_server: &str) -> io::Result<()>;
+    /// What went wrong but was recovered from since the last call (a corrupt file moved aside), for the login to show the person.
+    fn take_warnings(&self) -> Vec<StoreWarning> {
+        Vec::new()
+    }
+}
+
+macro_rules! forward_token_store {
+    ($($wrapper:ident),*) => {$(
+        /// The store it holds.
+        impl<S: TokenStore + ?Sized> TokenStore for $wrapper<S> {
+            fn get(&self, namespace: &str, resource_server: &str) -> io::Result<Option<Token>> {
+                (**self).get(namespace, resource_server)
+            }
+            fn get_all(&self, namespace: &str) -> io::Result<Vec<Token>> {
+                (**self).get_all(namespace)
+            }
+            fn put(&self, namespace: &str, tokens: &[Token]) -> io::Result<()> {
+                (**self).put(namespace, tokens)
+            }
+            fn remove(&self, namespace: &str, resource_server: &str) -> io::Result<()> {
+                (**self).remove(namespace, resource_server)
+            }
+            fn take_warnings(&self) -> Vec<StoreWarning> {
+                (**self).take_warnings()
+            }
+        }
+    )*};
+}
+
+forward_token_store!(Arc, Box);
+
+/// Something a store recovered from, to be shown to the person whose login
+/// it touched: nothing was lost, but they may want to look.
+///
+/// ```
+/// use std::path::PathBuf;
+/// use tower_gare::login::StoreWarning;
+///
+/// let warning = StoreWarning::MovedAside {
+///     path: PathBuf::from("/home/me/tokens.json"),
+///     moved_to: PathBuf::from("/home/me/tokens.json.corrupt-1700000000"),
+///     reason: "not JSON: expected value at line 1 column 1".to_owned(),
+/// };
+/// let text = warning.to_string();
+/// assert!(text.contains("/home/me/tokens.json.corrupt-1700000000"));
+/// assert!(text.contains("not JSON"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreWarning {
+    /// A token file that could not be read (not JSON, not the shape of a
+    /// token file, a format version not known, not readable by this user)
+    /// was renamed, and a new file started in its place. Its tokens are
+    /// not used, and are still in the renamed file.
+    MovedAside {
+        /// The token file.
+        path: PathBuf,
+        /// Where it is now.
+        moved_to: PathBuf,
+        /// Why it could not be read.
+        reason: String,
+    },
+    /// One token in a token file could not be read (a field missing or of
+    /// the wrong type) and is not used. It stays in the file until a token
+    /// for the same resource server replaces it.
+    UnreadableToken {
+        /// The token file.
+        path: PathBuf,
+        /// The namespace it is in.
+        namespace: String,
+        /// The resource server it is filed under.
+        resource_server: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl fmt::Display for StoreWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreWarning::MovedAside {
+                path,
+                moved_to,
+                reason,
+            } => write!(
+                f,
+                "the token file {} could not be read ({reason}); it was moved to {} and a new one was started",
+                path.display(),
+                moved_to.display()
+            ),
+            StoreWarning::UnreadableToken {
+                path,
+                namespace,
+                resource_server,
+                reason,
+            } => write!(
+                f,
+                "the token for {resource_server:?} in namespace {namespace:?} of {} could not be read ({reason}); it is left in the file and not used",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// Tokens in memory, for the life of the program.
+///
+/// ```
+/// use tower_gare::login::{MemoryTokenStore, Token, TokenStore, DEFAULT_NAMESPACE};
+///
+/// let store = MemoryTokenStore::default();
+/// store.put(DEFAULT_NAMESPACE, &[Token::new("groups.api.globus.org", "t", "s", None)]).unwrap();
+/// assert_eq!(store.get(DEFAULT_NAMESPACE, "groups.api.globus.org").unwrap().unwrap().access_token(), "t");
+/// assert!(store.get(DEFAULT_NAMESPACE, "transfer.api.globus.org").unwrap().is_none());
+/// assert!(store.get("someone-else", "groups.api.globus.org").unwrap().is_none());
 /// ```
 #[derive(Debug, Default)]
 pub struct MemoryTokenStore {
-    tokens: Mutex<HashMap<String, Token>>,
+    namespaces: Mutex<HashMap<String, BTreeMap<String, Token>>>,
+}
+
+impl MemoryTokenStore {
+    fn namespaces(&self) -> std::sync::MutexGuard<'_, HashMap<String, BTreeMap<String, Token>>> {
+        // A panic elsewhere while holding the lock leaves whole maps behind:
+        // every operation below is a single insert or remove.
+        self.namespaces.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl TokenStore for MemoryTokenStore {
-    fn get(&self, resource_server: &str) -> io::Result<Option<Token>> {
-        let tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(tokens.get(resource_server).cloned())
+    fn get(&self, namespace: &str, resource_server: &str) -> io::Result<Option<Token>> {
+        Ok(self
+            .namespaces()
+            .get(namespace)
+            .and_then(|tokens| tokens.get(resource_server))
+            .cloned())
     }
 
-    fn put(&self, new: &[Token]) -> io::Result<()> {
-        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+    fn get_all(&self, namespace: &str) -> io::Result<Vec<Token>> {
+        Ok(self
+            .namespaces()
+            .get(namespace)
+            .map(|tokens| tokens.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    fn put(&self, namespace: &str, new: &[Token]) -> io::Result<()> {
+        if new.is_empty() {
+            return Ok(());
+        }
+        let mut namespaces = self.namespaces();
+        let tokens = namespaces.entry(namespace.to_owned()).or_default();
         for token in new {
             tokens.insert(token.resource_server.clone(), token.clone());
         }
         Ok(())
     }
-}
 
-/// Tokens in a JSON file, readable and writable by its owner only (mode
-/// 0600 on Unix), replaced atomically (written beside it, then renamed) so
-/// a crash never leaves half a file.
-///
-/// ```
-/// use tower_gare::login::{JsonFileTokenStore, Token, TokenStore};
-///
-/// let dir = std::env::temp_dir().join(format!("tower-gare-doc-{}", std::process::id()));
-/// let store = JsonFileTokenStore::new(dir.join("tokens.json"));
-/// store.put(&[Token::new("transfer.api.globus.org", "t", "urn:x", None)]).unwrap();
-/// let again = JsonFileTokenStore::new(dir.join("tokens.json"));
-/// assert_eq!(again.get("transfer.api.globus.org").unwrap().unwrap().scope, "urn:x");
-/// # std::fs::remove_dir_all(dir).unwrap();
-/// ```
-#[derive(Debug)]
-pub struct JsonFileTokenStore {
-    path: PathBuf,
-    /// One writer at a time within this process.
-    lock: Mutex<()>,
-}
-
-impl JsonFileTokenStore {
-    /// A store kept at `path` (created on the first `put`, with its folder).
-    pub fn new(path: impl Into<PathBuf>) -> Self {
-        JsonFileTokenStore {
-            path: path.into(),
-            lock: Mutex::new(()),
+    fn remove(&self, namespace: &str, resource_server: &str) -> io::Result<()> {
+        if let Some(tokens) = self.namespaces().get_mut(namespace) {
+            tokens.remove(resource_server);
         }
+        Ok(())
     }
+}
 
-    /// Where the tokens are kept.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    fn read(&self) -> io::Result<Map<String, Value>> {
-        let text = match fs::read(&self.path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Map::new()),
-            Err(e) => return Err(e),
-        };
-        let doc: Value = serde_json::from_slice(&text).map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{}: not a token file: {e}", self.path.display()),
+    #[test]
+    fn memory_keeps_namespaces_apart_and_replaces_by_resource_server() {
+        let store = MemoryTokenStore::default();
+        store
+            .put(
+                "a",
+                &[
+                    Token::new("rs1", "a1", "s", None),
+                    Token::new("rs2", "a2", "s", None),
+                ],
             )
-        })?;
-        Ok(doc
-            .get("tokens")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default())
+            .unwrap();
+        store
+            .put("b", &[Token::new("rs1", "b1", "s", None)])
+            .unwrap();
+        store
+            .put(
+                "a",
+                &[Token::new("rs1", "a1'", "s", None).with_refresh_token("r")],
+            )
+            .unwrap();
+        let a: Vec<_> = store
+            .get_all("a")
+            .unwrap()
+            .iter()
+            .map(|t| (t.resource_server.clone(), t.access_token().to_owned()))
+            .collect();
+        assert_eq!(
+            a,
+            [("rs1".into(), "a1'".into()), ("rs2".into(), "a2".into())]
+        );
+        assert_eq!(
+            store.get("a", "rs1").unwrap().unwrap().refresh_token(),
+            Some("r")
+        );
+        assert_eq!(store.get("b", "rs1").unwrap().unwrap().access_token(), "b1");
+        store.remove("a", "rs1").unwrap();
+        store.remove("nobody", "rs1").unwrap();
+        assert!(store.get("a", "rs1").unwrap().is_none());
+        assert!(store.get("b", "rs1").unwrap().is_some());
+        assert!(store.take_warnings().is_empty());
     }
 
-    fn write(&self, tokens: Map<String, Value>) -> io::Result<()> {
-        let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty());
-        if let Some(dir) = dir {
-            fs::create_dir_all(dir)?;
-        }
-        let mut suffix = [0u8; 8];
-        getrandom::fill(&mut suffix).map_err(io::Error::other)?;
-        let file_name = self
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let temp = self.path.with_file_name(format!(
-            ".{file_name}.{}.tmp",
-            suffix
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        ));
-        let result = (|| {
-            let mut file = private_file(&temp)?;
-            file.write_all(
-                json!({"version": 1, "tokens": tokens})
-                    .to_string()
-                    .as_bytes(),
-            )?;
-            file.sync_all()?;
-            fs::rename(&temp, &self.path)
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&temp);
-        }
-        result
+    #[test]
+    fn a_shared_store_is_a_store() {
+        let store: Arc<dyn TokenStore> = Arc::new(MemoryTokenStore::default());
+        let boxed: Box<Arc<dyn TokenStore>> = Box::new(store.clone());
+        boxed
+            .put(DEFAULT_NAMESPACE, &[Token::new("rs", "t", "s", None)])
+            .unwrap();
+        assert!(store.get(DEFAULT_NAMESPACE, "rs").unwrap().is_some());
     }
-}
 
-/// A new file only its owner may read or write: created 0600, so it is never
-/// readable by others even for a moment, then set to 0600 exactly, whatever
-/// the process's umask took away.
-#[cfg(unix)]
-fn private_file(path: &Path) -> io::Result<fs::File> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.set_permissions(fs::Permissions::from_mode(0o600))?;
-    Ok(file)
-}
-
-#[cfg(not(unix))]
-fn private_file(path: &Path) -> io::Result<fs::File> {
-    fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-}
-
-fn seconds_since_epoch(at: SystemTime) -> Option<u64> {
-    at.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())
-}
-
-impl TokenStore for JsonFileTokenStore {
-    fn get(&self, resource_server: &str) -> io::Result<Option<Token>> {
-        let tokens = self.read()?;
-        let Some(entry) = tokens.get(resource_server).and_then(Value::as_object) else {
-            return Ok(None);
+    #[test]
+    fn warnings_name_where_the_file_went() {
+        let warning = StoreWarning::UnreadableToken {
+            path: "/x/tokens.json".into(),
+            namespace: "DEFAULT".into(),
+            resource_server: "rs".into(),
+            reason: "'scope' must be a string".into(),
         };
-        let Some(access_token) = entry.get("access_token").and_then(Value::as_str) else {
-            return Ok(None);
-        };
-        let expires_at = entry
-            .get("expires_at")
-            .and_then(Value::as_u64)
-            .and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s)));
-        let scope = entry
-            .get("scope")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        Ok(Some(Token::new(
-            resource_server,
-            access_token,
-            scope,
-            expires_at,
-        )))
-    }
-
-    fn put(&self, new: &[Token]) -> io::Result<()> {
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut tokens = self.read()?;
-        for token in new {
-            tokens.insert(
-                token.resource_server.clone(),
-                json!({
-                    "access_token": token.access_token(),
-                    "scope": token.scope,
-                    "expires_at": token.expires_at.and_then(seconds_since_epoch),
-                    "token_type": "Bearer",
-                }),
-            );
-        }
-        self.write(tokens)
+        let text = warning.to_string();
+        assert!(
+            text.contains("/x/tokens.json") && text.contains("\"rs\""),
+            "{text}"
+        );
     }
 }

@@ -1,0 +1,242 @@
+//! The file system under a token file: folders only their owner enters,
+//! an advisory lock beside the file, writes that are whole or not at all,
+//! and moving a bad file aside.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// An exclusive advisory lock (`flock` on Unix, `LockFileEx` on Windows),
+/// held until dropped. It is taken on a file beside the token file, never
+/// on the token file itself: that one is replaced by a rename, and a lock
+/// on the file it replaced would guard nothing.
+#[derive(Debug)]
+pub(super) struct Lock {
+    // Closing the file releases the lock.
+    _file: File,
+}
+
+impl Lock {
+    /// Waits up to `timeout` for the lock at `path` (created if missing).
+    /// Each call opens the file anew, so two stores in one process exclude
+    /// each other as two processes do.
+    pub(super) fn acquire(path: &Path, timeout: Duration) -> io::Result<Lock> {
+        let file = open_private(path, false)?;
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match fs4::FileExt::try_lock(&file) {
+                Ok(()) => return Ok(Lock { _file: file }),
+                Err(fs4::TryLockError::WouldBlock) if started.elapsed() < timeout => {
+                    thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(20));
+                }
+                Err(fs4::TryLockError::WouldBlock) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "another process has held the lock {} for more than {} s",
+                            path.display(),
+                            timeout.as_secs()
+                        ),
+                    ))
+                }
+                Err(fs4::TryLockError::Error(e)) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Creates `dir` and its missing parents, each readable, writable and
+/// enterable by its owner only (0700 on Unix, whatever the umask). Folders
+/// that exist are left as they are.
+pub(super) fn create_private_dirs(dir: &Path) -> io::Result<()> {
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        create_private_dirs(parent)?;
+    }
+    let mut builder = fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    match builder.create(dir) {
+        Ok(()) => set_private(dir, 0o700),
+        // Another process made it first: theirs stands.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Replaces the file at `path` with `contents`, whole: written to a new
+/// file beside it (0600 from its creation), flushed to the disk, then
+/// renamed over it. A reader sees the old file or the new one, never half
+/// of either, and a crash leaves at most a stray temporary file.
+pub(super) fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let mut suffix = [0u8; 8];
+    getrandom::fill(&mut suffix).map_err(io::Error::other)?;
+    let suffix: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
+    let temp = path.with_file_name(format!(".{}.{suffix}.tmp", file_name(path)));
+    let result = (|| {
+        let mut file = open_private(&temp, true)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&temp, path)?;
+        sync_dir(path);
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+/// Renames the file at `path` to `<name>.corrupt-<unix seconds>` (with a
+/// `-<n>` after it if that is taken), and says where it went.
+pub(super) fn move_aside(path: &Path) -> io::Result<PathBuf> {
+    let seconds = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let base = format!("{}.corrupt-{seconds}", file_name(path));
+    let mut to = path.with_file_name(&base);
+    let mut n = 0;
+    // Callers hold the lock, so no other store renames in between.
+    while fs::symlink_metadata(&to).is_ok() {
+        n += 1;
+        to = path.with_file_name(format!("{base}-{n}"));
+    }
+    fs::rename(path, &to)?;
+    sync_dir(path);
+    Ok(to)
+}
+
+/// `path` with `suffix` after its file name: `tokens.json` → `tokens.json.lock`.
+pub(super) fn beside(path: &Path, suffix: &str) -> PathBuf {
+    path.with_file_name(format!("{}{suffix}", file_name(path)))
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// A file only its owner may read or write: created 0600, so it is never
+/// readable by others even for a moment, then set to 0600 exactly, whatever
+/// the process's umask took away. `new`: it must not exist yet.
+fn open_private(path: &Path, new: bool) -> io::Result<File> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true).write(true);
+    if new {
+        options.create_new(true);
+    } else {
+        options.create(true);
+    }
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(path)?;
+    if new {
+        set_private(path, 0o600)?;
+    }
+    Ok(file)
+}
+
+#[cfg(unix)]
+fn set_private(path: &Path, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn set_private(_: &Path, _: u32) -> io::Result<()> {
+    // Windows: the folder's ACL (the user's profile) decides.
+    Ok(())
+}
+
+/// Makes a rename in the folder of `path` durable. Best effort: a rename
+/// that happened is not undone because the folder could not be flushed.
+fn sync_dir(path: &Path) {
+    #[cfg(unix)]
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        if let Ok(dir) = File::open(dir) {
+            let _ = dir.sync_all();
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("tower-gare-disk-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn a_second_lock_waits_for_the_first() {
+        let dir = temp_dir("lock");
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("tokens.json.lock");
+        let first = Lock::acquire(&path, Duration::from_secs(1)).unwrap();
+        let err = Lock::acquire(&path, Duration::from_millis(30)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(err.to_string().contains("tokens.json.lock"), "{err}");
+        drop(first);
+        Lock::acquire(&path, Duration::from_millis(30)).unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn moving_aside_never_overwrites_an_earlier_one() {
+        let dir = temp_dir("aside");
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("tokens.json");
+        fs::write(&path, b"one").unwrap();
+        let first = move_aside(&path).unwrap();
+        fs::write(&path, b"two").unwrap();
+        let second = move_aside(&path).unwrap();
+        assert_ne!(first, second);
+        assert_eq!(fs::read(&first).unwrap(), b"one");
+        assert_eq!(fs::read(&second).unwrap(), b"two");
+        assert!(first
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("tokens.json.corrupt-"));
+        assert!(!path.exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_atomic_write_leaves_no_temporary_file() {
+        let dir = temp_dir("atomic");
+        create_private_dirs(&dir.join("a").join("b")).unwrap();
+        let path = dir.join("a").join("b").join("tokens.json");
+        write_atomically(&path, b"1").unwrap();
+        write_atomically(&path, b"22").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"22");
+        assert_eq!(fs::read_dir(path.parent().unwrap()).unwrap().count(), 1);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&path), 0o600);
+            assert_eq!(mode(&dir.join("a")), 0o700);
+            assert_eq!(mode(&dir.join("a").join("b")), 0o700);
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
