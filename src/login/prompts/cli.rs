@@ -116,6 +116,21 @@ fn write_prompt(out: &mut dyn Write, url: &str, message: Option<String>) -> io::
 }
 
 impl Prompt for CommandLinePrompt {
+    /// Printed on its own line, on the prompt's output (standard error).
+    fn notice(&self, text: &str) {
+        let mut io = self.io.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = match io.as_mut() {
+            Some((_, output)) => writeln!(output, "{text}"),
+            None => writeln!(io::stderr().lock(), "{text}"),
+        };
+    }
+
+    /// A person pastes the code from Globus Auth's code page, which has no
+    /// `state` to bring back.
+    fn takes_bare_code(&self) -> bool {
+        true
+    }
+
     async fn authorize(
         &self,
         request: &AuthorizeRequest,

@@ -3,10 +3,12 @@
 
 mod cli;
 mod loopback;
+mod never;
 mod prompt;
 mod sanitize;
 
 pub use cli::CommandLinePrompt;
 pub use loopback::LoopbackPrompt;
+pub use never::NeverPrompt;
 pub use prompt::{AuthorizationResponse, Prompt};
 pub(crate) use sanitize::sanitize_for_terminal;

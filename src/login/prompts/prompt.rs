@@ -72,6 +72,22 @@ pub trait Prompt: Send + Sync + 'static {
         None
     }
 
+    /// Whether this prompt's answers may come without a `state`: a code
+    /// the person typed from Globus Auth's code page (the command line)
+    /// has none. Any other answer without the login's own `state` is
+    /// refused, so a prompt that forgets to bring it back fails closed.
+    /// Default: no.
+    fn takes_bare_code(&self) -> bool {
+        false
+    }
+
+    /// Tells the person something they should know that is not a login:
+    /// a token file that could not be read was moved aside, say. Default:
+    /// nothing (a prompt with no person); the command line prints it.
+    fn notice(&self, text: &str) {
+        let _ = text;
+    }
+
     /// Shows `request` to the user and waits for the authorization server's answer.
     fn authorize(
         &self,

@@ -1,0 +1,714 @@
+//! `Login`: the one object a program holds for its tokens' whole life. It
+//! keeps scope requirements per resource server and tokens per user and
+//! resource server; it refreshes, logs in, logs out; the redrive layer calls
+//! it on a GARE or a refused token, and its attaching layer puts its tokens
+//! on requests.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, SystemTime};
+
+use http::Uri;
+use tower_layer::Stack;
+
+use super::tokens::{scope_names, DEFAULT_NAMESPACE};
+use super::wire::{AuthorizeRequest, RefreshTokens, TokenEndpoint, TokenResponse};
+use super::{
+    AttachTokensLayer, LoginError, Prompt, ResourceServers, Token, TokenClient, TokenStore,
+};
+use crate::gare::Gare;
+use crate::redrive::{Credentials, GareRedriveLayer, ReauthContext, Reauthenticator, User};
+use crate::scopes;
+
+/// How often a login lets other tasks run before it prompts, so GAREs that
+/// arrived together add their requirements to the one login.
+const GATHER_YIELDS: usize = 8;
+
+/// How a login gets tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Grant {
+    /// A person logs in (authorization code with PKCE).
+    AuthorizationCode,
+    /// The client acts as itself (a confidential client, no person).
+    ClientCredentials,
+}
+
+/// A token in memory, with the header made from it once.
+#[derive(Clone)]
+struct Held {
+    token: Token,
+    credentials: Credentials,
+}
+
+/// Whose turn it is to refresh or log in, for one user and resource server.
+type Turn = Arc<tokio::sync::Mutex<()>>;
+
+/// Both of a [`Login`]'s layers, as [`Login::layer`] stacks them: the
+/// redrive layer around the attaching layer.
+pub type LoginLayer<C, P, T> = Stack<AttachTokensLayer<C, P, T>, GareRedriveLayer<Login<C, P, T>>>;
+
+/// What a login is asked for a request: any valid token of its resource
+/// server, one other than a refused one, or one that meets a GARE.
+enum Need<'a> {
+    Valid,
+    NotThis(&'a ReauthContext),
+    Gare(&'a ReauthContext),
+}
+
+pub(crate) struct Inner<C, P, T> {
+    pub(crate) client: C,
+    pub(crate) prompt: P,
+    pub(crate) store: T,
+    pub(crate) endpoint: TokenEndpoint,
+    pub(crate) authorize_url: String,
+    pub(crate) redirect_uri: String,
+    /// Scopes every login asks for (`openid`, ...), whatever the resource server.
+    pub(crate) base_scopes: Vec<String>,
+    pub(crate) requirements: Mutex<BTreeMap<String, Vec<String>>>,
+    pub(crate) resource_servers: ResourceServers,
+    pub(crate) refresh_tokens: RefreshTokens,
+    pub(crate) refresh_margin: Duration,
+    pub(crate) grant: Grant,
+    pub(crate) allow_identity_change: bool,
+    /// Tokens by user, then resource server: what the attaching layer reads.
+    held: RwLock<HashMap<Option<User>, HashMap<String, Held>>>,
+    /// One refresh or login at a time per user and resource server.
+    getting: Mutex<HashMap<(Option<User>, String), Turn>>,
+    /// One interactive login at a time, whatever it is for.
+    prompting: tokio::sync::Mutex<()>,
+}
+
+/// The redrive layer's [`Reauthenticator`] and the source of every token a
+/// program sends: a cheap handle (clones share everything).
+///
+/// It keeps, per resource server, the scopes it must ask for (set up front
+/// with [`LoginBuilder::scope_requirements`](super::LoginBuilder::scope_requirements),
+/// and grown by every GARE's `required_scopes`), and per user and resource
+/// server the tokens it got (in its [`TokenStore`], and in memory). Its
+/// [`layer`](Login::layer) attaches them to requests; on a GARE or a
+/// refused token the redrive layer asks it for new ones: a stored token that
+/// fits, a refresh, or a login that asks for every requirement at once.
+///
+/// ```
+/// use bytes::Bytes;
+/// use http_body_util::Full;
+/// use hyper_util::client::legacy::Client;
+/// use hyper_util::rt::TokioExecutor;
+/// use tower_gare::login::{Login, LoginConfigError, LoopbackPrompt};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let http: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+/// let prompt = LoopbackPrompt::bind(0)?;
+/// let port = prompt.local_addr()?.port();
+/// let login = Login::builder("my-native-client-id")
+///     .auth_base_url("https://auth.globus.org")
+///     .scope_requirements("transfer.api.globus.org", ["urn:globus:auth:scope:transfer.api.globus.org:all"])
+///     .prompt(prompt)
+///     .build(http.clone())?;
+/// // The authorization server sends the user back to the prompt's listener.
+/// assert_eq!(login.redirect_uri(), format!("http://localhost:{port}"));
+/// assert_eq!(
+///     login.scope_requirements("transfer.api.globus.org"),
+///     ["urn:globus:auth:scope:transfer.api.globus.org:all"]
+/// );
+/// // Both layers in one: redrive outside, tokens attached inside.
+/// let client = tower::ServiceBuilder::new().layer(login.layer()).service(http.clone());
+///
+/// // A redirect URI the prompt does not listen on is refused up front.
+/// let elsewhere = Login::builder("my-native-client-id")
+///     .auth_base_url("https://auth.globus.org")
+///     .redirect_uri("https://app.example.org/callback")
+///     .prompt(LoopbackPrompt::bind(0)?)
+///     .build(http);
+/// assert!(matches!(elsewhere, Err(LoginConfigError::RedirectUriMismatch { .. })));
+/// # let _ = client; Ok(()) }
+/// ```
+pub struct Login<C, P = super::CommandLinePrompt, T = super::MemoryTokenStore> {
+    pub(crate) inner: Arc<Inner<C, P, T>>,
+}
+
+impl<C, P, T> Clone for Login<C, P, T> {
+    fn clone(&self) -> Self {
+        Login {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The data under these locks stays consistent if a holder panicked.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The token store's namespace for `user`: the Python SDK's `DEFAULT` for
+/// the program's own requests.
+fn namespace(user: Option<&User>) -> &str {
+    user.map_or(DEFAULT_NAMESPACE, User::id)
+}
+
+impl<C, P, T> Inner<C, P, T> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        client: C,
+        prompt: P,
+        store: T,
+        endpoint: TokenEndpoint,
+        authorize_url: String,
+        redirect_uri: String,
+        base_scopes: Vec<String>,
+        requirements: BTreeMap<String, Vec<String>>,
+        resource_servers: ResourceServers,
+        refresh_tokens: RefreshTokens,
+        refresh_margin: Duration,
+        grant: Grant,
+        allow_identity_change: bool,
+    ) -> Self {
+        Inner {
+            client,
+            prompt,
+            store,
+            endpoint,
+            authorize_url,
+            redirect_uri,
+            base_scopes,
+            requirements: Mutex::new(requirements),
+            resource_servers,
+            refresh_tokens,
+            refresh_margin,
+            grant,
+            allow_identity_change,
+            held: RwLock::new(HashMap::new()),
+            getting: Mutex::new(HashMap::new()),
+            prompting: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+impl<C, P, T> Login<C, P, T> {
+    /// The token store.
+    pub fn token_store(&self) -> &T {
+        &self.inner.store
+    }
+
+    /// The redirect URI logins use.
+    pub fn redirect_uri(&self) -> &str {
+        &self.inner.redirect_uri
+    }
+
+    /// The resource server a request to `uri` goes to.
+    pub fn resource_server_for(&self, uri: &Uri) -> String {
+        self.inner.resource_servers.for_uri(uri)
+    }
+
+    /// The attaching layer alone: each request gets its resource server's
+    /// token. [`layer`](Login::layer) is this inside the redrive layer,
+    /// which is what most programs want.
+    pub fn attach_layer(&self) -> AttachTokensLayer<C, P, T> {
+        AttachTokensLayer::new(self.clone())
+    }
+
+    /// Both layers a program needs, in their order: the redrive layer
+    /// (outside: on a GARE or a refused token it asks this login for new
+    /// tokens, and retries once) around the attaching layer (inside: every
+    /// request gets its resource server's token).
+    pub fn layer(&self) -> LoginLayer<C, P, T>
+    where
+        Login<C, P, T>: Reauthenticator,
+    {
+        Stack::new(self.attach_layer(), GareRedriveLayer::new(self.clone()))
+    }
+
+    /// The scopes a login asks for on `resource_server`'s behalf: those set
+    /// up front and every GARE's since.
+    pub fn scope_requirements(&self, resource_server: &str) -> Vec<String> {
+        lock(&self.inner.requirements)
+            .get(resource_server)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Adds `scopes` to what a login asks for on `resource_server`'s behalf,
+    /// as the Python SDK's `GlobusApp.add_scope_requirements` does. The next
+    /// login asks for them; tokens already held stay until then.
+    pub fn add_scope_requirements<I, S>(&self, resource_server: &str, scopes: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut requirements = lock(&self.inner.requirements);
+        let list = requirements.entry(resource_server.to_owned()).or_default();
+        for scope in scopes {
+            let scope = scope.into();
+            if !list.contains(&scope) {
+                list.push(scope);
+            }
+        }
+    }
+
+    /// The token held in memory for `user` and `resource_server` that is
+    /// good for at least the refresh margin: what the attaching layer puts
+    /// on a request without waiting.
+    pub(crate) fn held_credentials(
+        &self,
+        user: Option<&User>,
+        resource_server: &str,
+    ) -> Option<Credentials> {
+        let held = self.inner.held.read().unwrap_or_else(|p| p.into_inner());
+        let entry = held.get(&user.cloned())?.get(resource_server)?;
+        let fresh = !entry
+            .token
+            .expires_within(SystemTime::now(), self.inner.refresh_margin);
+        fresh.then(|| entry.credentials.clone())
+    }
+
+    fn hold(&self, user: Option<&User>, tokens: &[Token]) -> Result<(), LoginError> {
+        let mut held = self.inner.held.write().unwrap_or_else(|p| p.into_inner());
+        let mine = held.entry(user.cloned()).or_default();
+        for token in tokens {
+            let credentials =
+                Credentials::bearer(token.access_token()).map_err(LoginError::InvalidToken)?;
+            mine.insert(
+                token.resource_server.clone(),
+                Held {
+                    token: token.clone(),
+                    credentials,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn forget(&self, user: Option<&User>) {
+        let mut held = self.inner.held.write().unwrap_or_else(|p| p.into_inner());
+        held.remove(&user.cloned());
+    }
+
+    /// The lock that makes refreshes and logins for one user and resource
+    /// server take turns.
+    fn turn(&self, user: Option<&User>, resource_server: &str) -> Turn {
+        let mut getting = lock(&self.inner.getting);
+        // Locks nobody holds or waits on are dead weight.
+        getting.retain(|_, turn| Arc::strong_count(turn) > 1);
+        let key = (user.cloned(), resource_server.to_owned());
+        Arc::clone(getting.entry(key).or_default())
+    }
+}
+
+impl<C, P, T> Login<C, P, T>
+where
+    C: TokenClient,
+    P: Prompt,
+    T: TokenStore,
+{
+    /// The current token for `user`'s requests to `resource_server`: held,
+    /// stored, refreshed, or from a login for the resource server's scope
+    /// requirements. What the attaching layer waits on when it holds none.
+    pub(crate) async fn credentials(
+        &self,
+        user: Option<&User>,
+        resource_server: &str,
+    ) -> Result<Credentials, LoginError> {
+        let token = self.token(user, resource_server, Need::Valid).await?;
+        Credentials::bearer(token.access_token()).map_err(LoginError::InvalidToken)
+    }
+
+    /// Credentials for a request to `uri` before any GARE: a stored token
+    /// of its resource server, a refresh, or a login for its scope
+    /// requirements. The attaching layer ([`Login::layer`]) does this for
+    /// every request; this is for code that sets headers itself.
+    pub async fn credentials_for(&self, uri: &Uri) -> Result<Credentials, LoginError> {
+        let resource_server = self.resource_server_for(uri);
+        self.credentials(None, &resource_server).await
+    }
+
+    /// Logs the program's own user out: revokes every stored token (access
+    /// and refresh, RFC 7009), removes them from the store, and forgets
+    /// them. Every token is tried; the first error is returned after.
+    pub async fn logout(&self) -> Result<(), LoginError> {
+        self.logout_user(None).await
+    }
+
+    /// Logs `user` out (see [`logout`](Login::logout)); `None` is the
+    /// program's own user.
+    pub async fn logout_user(&self, user: Option<&User>) -> Result<(), LoginError> {
+        let namespace = namespace(user);
+        let tokens = self
+            .inner
+            .store
+            .get_all(namespace)
+            .map_err(LoginError::Store)?;
+        self.forget(user);
+        let mut first_error = None;
+        for token in &tokens {
+            let secrets = [Some(token.access_token()), token.refresh_token()];
+            for secret in secrets.into_iter().flatten() {
+                if let Err(error) = self.inner.endpoint.revoke(&self.inner.client, secret).await {
+                    first_error.get_or_insert(error);
+                }
+            }
+            if let Err(error) = self.inner.store.remove(namespace, &token.resource_server) {
+                first_error.get_or_insert(LoginError::Store(error));
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    async fn token(
+        &self,
+        user: Option<&User>,
+        resource_server: &str,
+        need: Need<'_>,
+    ) -> Result<Token, LoginError> {
+        if let Need::Gare(cx) = &need {
+            let required = cx.gare().authorization_parameters.required_scopes.clone();
+            self.add_scope_requirements(resource_server, required.unwrap_or_default());
+        }
+        // Requests waiting on one refresh or login share its result: each
+        // looks again once it has its turn.
+        let turn = self.turn(user, resource_server);
+        let _turn = turn.lock().await;
+        let current = self.current(user, resource_server)?;
+        if let Some(token) = current.as_ref().filter(|t| self.will_do(t, &need)) {
+            return Ok(token.clone());
+        }
+        let refreshable = current
+            .as_ref()
+            .filter(|_| !matches!(need, Need::Gare(_)))
+            .and_then(|t| t.refresh_token().map(|_| t.clone()));
+        if let Some(token) = refreshable {
+            match self.refresh(user, &token).await {
+                Ok(token) if self.will_do(&token, &need) => return Ok(token),
+                // A refused refresh token (`invalid_grant`: revoked,
+                // rotated away, expired) means a login.
+                Ok(_) | Err(LoginError::Refused { .. }) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        let gare = match &need {
+            Need::Gare(cx) => cx.gare().clone(),
+            _ => Gare::new("LoginRequired", Default::default()),
+        };
+        // One person, one prompt at a time: a login for another resource
+        // server may have just brought what this one needs.
+        let _prompting = match self.inner.grant {
+            Grant::AuthorizationCode => Some(self.gathered_prompt_turn().await),
+            Grant::ClientCredentials => None,
+        };
+        if let Some(token) = self.current(user, resource_server)? {
+            if self.will_do(&token, &need) && current.as_ref() != Some(&token) {
+                return Ok(token);
+            }
+        }
+        let tokens = self.log_in(user, resource_server, &gare).await?;
+        let token = tokens
+            .into_iter()
+            .find(|t| t.resource_server == resource_server)
+            .ok_or_else(|| LoginError::MissingToken {
+                resource_server: resource_server.to_owned(),
+            })?;
+        Ok(token)
+    }
+
+    /// The turn to prompt, taken after the requests that arrived together
+    /// have added their scope requirements: one login then asks for all.
+    async fn gathered_prompt_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        for _ in 0..GATHER_YIELDS {
+            tokio::task::yield_now().await;
+        }
+        self.inner.prompting.lock().await
+    }
+
+    /// Tells the person what the store recovered from (a corrupt token
+    /// file moved aside): nothing is lost silently.
+    fn report_store_warnings(&self) {
+        for warning in self.inner.store.take_warnings() {
+            #[cfg(feature = "tracing")]
+            tracing::warn!(%warning, "tower-gare: token store");
+            self.inner.prompt.notice(&format!("tower-gare: {warning}"));
+        }
+    }
+
+    /// The token held or stored for `user` and `resource_server`.
+    fn current(
+        &self,
+        user: Option<&User>,
+        resource_server: &str,
+    ) -> Result<Option<Token>, LoginError> {
+        {
+            let held = self.inner.held.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(entry) = held
+                .get(&user.cloned())
+                .and_then(|m| m.get(resource_server))
+            {
+                return Ok(Some(entry.token.clone()));
+            }
+        }
+        let stored = self
+            .inner
+            .store
+            .get(namespace(user), resource_server)
+            .map_err(LoginError::Store);
+        self.report_store_warnings();
+        let stored = stored?;
+        if let Some(token) = &stored {
+            self.hold(user, std::slice::from_ref(token))?;
+        }
+        Ok(stored)
+    }
+
+    /// Whether `token` serves `need` without a refresh or a login.
+    fn will_do(&self, token: &Token, need: &Need<'_>) -> bool {
+        if token.expires_within(SystemTime::now(), self.inner.refresh_margin) {
+            return false;
+        }
+        let not_refused = |cx: &ReauthContext| {
+            !Credentials::bearer(token.access_token()).is_ok_and(|c| cx.was_sent_with(&c))
+        };
+        match need {
+            Need::Valid => true,
+            Need::NotThis(cx) => not_refused(cx),
+            Need::Gare(cx) => {
+                let params = &cx.gare().authorization_parameters;
+                // Session requirements and prompts ask for a fresh login,
+                // which no stored token can stand for.
+                let required = params.required_scopes.clone().unwrap_or_default();
+                !params.has_session_requirements()
+                    && params.prompt.is_none()
+                    && token.grants(&required)
+                    && not_refused(cx)
+            }
+        }
+    }
+
+    async fn refresh(&self, user: Option<&User>, token: &Token) -> Result<Token, LoginError> {
+        let Some(refresh_token) = token.refresh_token() else {
+            return Err(LoginError::MissingToken {
+                resource_server: token.resource_server.clone(),
+            });
+        };
+        let response = self
+            .inner
+            .endpoint
+            .refresh(&self.inner.client, refresh_token)
+            .await?;
+        let mut tokens = self.adopt(response, &token.resource_server, Some(token));
+        self.keep(user, &tokens)?;
+        let position = tokens
+            .iter()
+            .position(|t| t.resource_server == token.resource_server)
+            .ok_or_else(|| LoginError::MissingToken {
+                resource_server: token.resource_server.clone(),
+            })?;
+        Ok(tokens.swap_remove(position))
+    }
+
+    /// The tokens of a response, completed: a plain OAuth2 server names no
+    /// resource server (the one asked for is meant), and a refresh that
+    /// does not rotate the refresh token keeps the old one.
+    fn adopt(
+        &self,
+        response: TokenResponse,
+        resource_server: &str,
+        refreshed: Option<&Token>,
+    ) -> Vec<Token> {
+        let identity = response.id_token_subject.clone();
+        response
+            .tokens
+            .into_iter()
+            .map(|mut token| {
+                if token.resource_server.is_empty() {
+                    token.resource_server = resource_server.to_owned();
+                }
+                if token.identity_id.is_none() {
+                    token.identity_id = identity
+                        .clone()
+                        .or_else(|| refreshed.and_then(|t| t.identity_id.clone()));
+                }
+                match (
+                    token.refresh_token(),
+                    refreshed.and_then(Token::refresh_token),
+                ) {
+                    (None, Some(old))
+                        if refreshed
+                            .is_some_and(|r| r.resource_server == token.resource_server) =>
+                    {
+                        token.with_refresh_token(old.to_owned())
+                    }
+                    _ => token,
+                }
+            })
+            .collect()
+    }
+
+    /// Stores `tokens` for `user` and holds them in memory.
+    fn keep(&self, user: Option<&User>, tokens: &[Token]) -> Result<(), LoginError> {
+        let stored = self.inner.store.put(namespace(user), tokens);
+        self.report_store_warnings();
+        stored.map_err(LoginError::Store)?;
+        self.hold(user, tokens)
+    }
+
+    /// Every scope a login should ask for: the base scopes, every resource
+    /// server's requirements, and the GARE's, merged bracket-aware, so one
+    /// consent covers all and consents never ping-pong.
+    fn scope_to_ask(&self, gare: &Gare) -> Result<String, LoginError> {
+        let requirements = lock(&self.inner.requirements).clone();
+        let required = gare
+            .authorization_parameters
+            .required_scopes
+            .clone()
+            .unwrap_or_default();
+        let all = required
+            .iter()
+            .chain(requirements.values().flatten())
+            .chain(&self.inner.base_scopes)
+            .map(String::as_str);
+        scopes::merge_strings(all).map_err(LoginError::InvalidScope)
+    }
+
+    /// A login for every requirement, shaped by `gare`: a person at the
+    /// prompt (one at a time), or the client as itself.
+    async fn log_in(
+        &self,
+        user: Option<&User>,
+        resource_server: &str,
+        gare: &Gare,
+    ) -> Result<Vec<Token>, LoginError> {
+        let scope = self.scope_to_ask(gare)?;
+        if scope.is_empty() {
+            return Err(LoginError::NoScopes);
+        }
+        let response = match self.inner.grant {
+            Grant::ClientCredentials => {
+                let params = &gare.authorization_parameters;
+                if params.has_session_requirements() {
+                    return Err(LoginError::NeedsPerson {
+                        gare: Box::new(gare.clone()),
+                    });
+                }
+                self.inner
+                    .endpoint
+                    .client_credentials(&self.inner.client, &scope)
+                    .await?
+            }
+            Grant::AuthorizationCode => self.authorization_code(&scope, gare).await?,
+        };
+        let tokens = self.adopt(response, resource_server, None);
+        self.check_identity(user, &tokens)?;
+        self.keep(user, &tokens)?;
+        let required = gare
+            .authorization_parameters
+            .required_scopes
+            .clone()
+            .unwrap_or_default();
+        let missing: Vec<String> = scope_names(&required)
+            .into_iter()
+            .filter(|name| {
+                !tokens
+                    .iter()
+                    .any(|t| t.scope.split_whitespace().any(|granted| granted == name))
+            })
+            .collect();
+        if !missing.is_empty() {
+            return Err(LoginError::MissingScope { scopes: missing });
+        }
+        Ok(tokens)
+    }
+
+    async fn authorization_code(
+        &self,
+        scope: &str,
+        gare: &Gare,
+    ) -> Result<TokenResponse, LoginError> {
+        let inner = &self.inner;
+        let (request, verifier) = AuthorizeRequest::build(
+            &inner.authorize_url,
+            inner.endpoint.client_id(),
+            &inner.redirect_uri,
+            scope,
+            gare,
+            &inner.refresh_tokens,
+        )?;
+        let answer = inner.prompt.authorize(&request).await?;
+        // A prompt that saw a redirect must bring its state back; only one
+        // that takes a bare code (typed from Globus Auth's code page) may not.
+        let state_ok = match answer.state.as_deref() {
+            Some(state) => state == request.state(),
+            None => inner.prompt.takes_bare_code(),
+        };
+        if !state_ok {
+            return Err(LoginError::StateMismatch);
+        }
+        inner
+            .endpoint
+            .exchange_code(&inner.client, &answer.code, &verifier, &inner.redirect_uri)
+            .await
+    }
+
+    /// A login as another identity than the stored tokens' is refused, and
+    /// the stored tokens are left as they are (the Python SDK's
+    /// `IdentityMismatchError`).
+    fn check_identity(&self, user: Option<&User>, tokens: &[Token]) -> Result<(), LoginError> {
+        if self.inner.allow_identity_change {
+            return Ok(());
+        }
+        let Some(new) = tokens.iter().find_map(|t| t.identity_id.clone()) else {
+            return Ok(());
+        };
+        let stored = self
+            .inner
+            .store
+            .get_all(namespace(user))
+            .map_err(LoginError::Store)?;
+        match stored.iter().find_map(|t| t.identity_id.clone()) {
+            Some(old) if old != new => Err(LoginError::IdentityMismatch {
+                stored: old,
+                logged_in: new,
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl<C, P, T> Reauthenticator for Login<C, P, T>
+where
+    C: TokenClient,
+    P: Prompt,
+    T: TokenStore,
+{
+    type Error = LoginError;
+
+    async fn reauthenticate(&self, cx: ReauthContext) -> Result<Credentials, LoginError> {
+        let resource_server = self.resource_server_for(cx.uri());
+        let need = if cx.is_token_rejected() {
+            Need::NotThis(&cx)
+        } else {
+            Need::Gare(&cx)
+        };
+        let token = self.token(cx.user(), &resource_server, need).await?;
+        Credentials::bearer(token.access_token()).map_err(LoginError::InvalidToken)
+    }
+
+    fn attaches_credentials(&self) -> bool {
+        true
+    }
+}
+
+impl<C, P: fmt::Debug, T: fmt::Debug> fmt::Debug for Login<C, P, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.inner;
+        f.debug_struct("Login")
+            .field("endpoint", &inner.endpoint)
+            .field("authorize_url", &inner.authorize_url)
+            .field("redirect_uri", &inner.redirect_uri)
+            .field("base_scopes", &inner.base_scopes)
+            .field("requirements", &*lock(&inner.requirements))
+            .field("grant", &inner.grant)
+            .field("prompt", &inner.prompt)
+            .field("store", &inner.store)
+            .finish_non_exhaustive()
+    }
+}

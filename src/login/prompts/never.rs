@@ -1,0 +1,107 @@
+//! The prompt that never asks: for batch jobs, CI and daemons.
+
+use crate::login::{AuthorizationResponse, AuthorizeRequest, LoginError, Prompt};
+use crate::scopes;
+
+/// A prompt for a program with no person at it (a job on a cluster, CI, a
+/// daemon): a login fails at once, with [`LoginError::LoginRequired`], which
+/// carries the authorize URL and the Globus CLI commands a person would run
+/// to meet the requirements, so the job's log says what to do.
+///
+/// ```
+/// use tower_gare::login::{Login, LoginError, NeverPrompt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let login = Login::builder("client-id")
+///     .auth_base_url("https://auth.globus.org")
+///     .scope_requirements("transfer.api.globus.org", ["urn:globus:auth:scope:transfer.api.globus.org:all"])
+///     .prompt(NeverPrompt)
+///     .build(tower::service_fn(|_req: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+///         Err::<http::Response<http_body_util::Empty<bytes::Bytes>>, _>("no network in this example")
+///     }))?;
+/// let uri = http::Uri::from_static("https://transfer.api.globus.org/v0.10/task_list");
+/// match login.credentials_for(&uri).await {
+///     Err(LoginError::LoginRequired { authorize_url, commands }) => {
+///         assert!(authorize_url.starts_with("https://auth.globus.org/v2/oauth2/authorize?"));
+///         assert_eq!(commands, ["globus session consent 'urn:globus:auth:scope:transfer.api.globus.org:all'"]);
+///     }
+///     other => panic!("expected LoginRequired, got {other:?}"),
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NeverPrompt;
+
+impl Prompt for NeverPrompt {
+    async fn authorize(
+        &self,
+        request: &AuthorizeRequest,
+    ) -> Result<AuthorizationResponse, LoginError> {
+        Err(LoginError::LoginRequired {
+            authorize_url: request.url().to_owned(),
+            commands: globus_cli_commands(request),
+        })
+    }
+}
+
+/// Quotes a value for a POSIX shell, as the Globus CLI prints scopes.
+fn quoted(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+/// What a person would run with the Globus CLI (3.44's syntax, from its
+/// `session consent` and `session update` commands) to meet `request`.
+pub(crate) fn globus_cli_commands(request: &AuthorizeRequest) -> Vec<String> {
+    let list = |name: &str| -> Vec<String> {
+        request
+            .param(name)
+            .map(|v| {
+                v.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut commands = Vec::new();
+    let scope = request.param("scope").unwrap_or("");
+    let consent: Vec<String> = match scopes::parse(scope) {
+        Ok(parsed) => parsed
+            .iter()
+            .map(|s| scopes::serialize(std::slice::from_ref(s)))
+            .filter(|s| !matches!(s.as_str(), "openid" | "profile" | "email"))
+            .collect(),
+        Err(_) => scope.split_whitespace().map(str::to_owned).collect(),
+    };
+    if !consent.is_empty() {
+        let args: Vec<String> = consent.iter().map(|s| quoted(s)).collect();
+        commands.push(format!("globus session consent {}", args.join(" ")));
+    }
+    // The CLI's `session update` takes identities or domains (identities
+    // win, as in its own hints), or --policy.
+    let identities = list("session_required_identities");
+    let domains = list("session_required_single_domain");
+    let policies = list("session_required_policies");
+    let who = if identities.is_empty() {
+        domains
+    } else {
+        identities
+    };
+    if !who.is_empty() {
+        let args: Vec<String> = who.iter().map(|s| quoted(s)).collect();
+        commands.push(format!("globus session update {}", args.join(" ")));
+    }
+    if !policies.is_empty() {
+        commands.push(format!(
+            "globus session update --policy {}",
+            quoted(&policies.join(","))
+        ));
+    }
+    if request.param("session_required_mfa") == Some("true") {
+        // The Globus CLI has no MFA option: only the authorize URL asks for it.
+        commands
+            .push("# MFA is required: the Globus CLI has no option for it; open the URL".into());
+    }
+    commands
+}
