@@ -518,9 +518,11 @@ async fn stored_tokens_are_used_before_a_login() {
     login.reauthenticate(context(session, uri)).await.unwrap();
     assert_eq!(s.prompt.count(), 1);
 
-    // Expired tokens are not used.
-    login
-        .token_store()
+    // Expired tokens are not used: a program whose store holds only an
+    // expired one logs in. (A token the login holds in memory is newer than
+    // what it stored, so this starts a second program on the store.)
+    let expired = MemoryTokenStore::default();
+    expired
         .put(
             DEFAULT_NAMESPACE,
             &[Token::new(
@@ -531,7 +533,20 @@ async fn stored_tokens_are_used_before_a_login() {
             )],
         )
         .unwrap();
-    login.reauthenticate(context(gare(), uri)).await.unwrap();
+    let second = Login::builder("c")
+        .auth_base_url("https://auth.example.org/")
+        .resource_servers(ResourceServers::new())
+        .prompt(s.prompt.clone())
+        .token_store(expired)
+        .build(token_endpoint(
+            s.prompt.clone(),
+            StatusCode::OK,
+            tokens_response(),
+            s.exchanges.clone(),
+        ))
+        .unwrap();
+    let creds = second.reauthenticate(context(gare(), uri)).await.unwrap();
+    assert_ne!(creds, Credentials::bearer("old").unwrap());
     assert_eq!(s.prompt.count(), 2);
 }
 

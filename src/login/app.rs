@@ -370,14 +370,14 @@ where
         // looks again once it has its turn.
         let turn = self.turn(user, resource_server);
         let _turn = turn.lock().await;
-        let current = self.current(user, resource_server)?;
-        if let Some(token) = current.as_ref().filter(|t| self.will_do(t, &need)) {
-            return Ok(token.clone());
+        let (usable, latest) = self.usable(user, resource_server, &need)?;
+        if let Some(token) = usable {
+            return Ok(token);
         }
-        let refreshable = current
-            .as_ref()
+        // A refresh renews a token; it adds no scope a GARE asks for.
+        let refreshable = latest
             .filter(|_| !matches!(need, Need::Gare(_)))
-            .and_then(|t| t.refresh_token().map(|_| t.clone()));
+            .filter(|t| t.refresh_token().is_some());
         if let Some(token) = refreshable {
             match self.refresh(user, &token).await {
                 Ok(token) if self.will_do(&token, &need) => return Ok(token),
@@ -397,10 +397,8 @@ where
             Grant::AuthorizationCode => Some(self.gathered_prompt_turn().await),
             Grant::ClientCredentials => None,
         };
-        if let Some(token) = self.current(user, resource_server)? {
-            if self.will_do(&token, &need) && current.as_ref() != Some(&token) {
-                return Ok(token);
-            }
+        if let Some(token) = self.usable(user, resource_server, &need)?.0 {
+            return Ok(token);
         }
         let tokens = self.log_in(user, resource_server, &gare).await?;
         let token = tokens
@@ -431,20 +429,24 @@ where
         }
     }
 
-    /// The token held or stored for `user` and `resource_server`.
-    fn current(
+    /// A token for `user` and `resource_server` that serves `need`: the
+    /// one held in memory, else the store's (another process, or a Python
+    /// tool sharing the token file, may have logged in or refreshed since).
+    /// With it, the latest token known, to refresh when none serves.
+    fn usable(
         &self,
         user: Option<&User>,
         resource_server: &str,
-    ) -> Result<Option<Token>, LoginError> {
-        {
+        need: &Need<'_>,
+    ) -> Result<(Option<Token>, Option<Token>), LoginError> {
+        let held = {
             let held = self.inner.held.read().unwrap_or_else(|p| p.into_inner());
-            if let Some(entry) = held
-                .get(&user.cloned())
-                .and_then(|m| m.get(resource_server))
-            {
-                return Ok(Some(entry.token.clone()));
-            }
+            held.get(&user.cloned())
+                .and_then(|mine| mine.get(resource_server))
+                .map(|entry| entry.token.clone())
+        };
+        if let Some(token) = held.as_ref().filter(|t| self.will_do(t, need)) {
+            return Ok((Some(token.clone()), held));
         }
         let stored = self
             .inner
@@ -452,11 +454,14 @@ where
             .get(namespace(user), resource_server)
             .map_err(LoginError::Store);
         self.report_store_warnings();
-        let stored = stored?;
-        if let Some(token) = &stored {
-            self.hold(user, std::slice::from_ref(token))?;
+        let Some(stored) = stored? else {
+            return Ok((None, held));
+        };
+        if held.as_ref() != Some(&stored) {
+            self.hold(user, std::slice::from_ref(&stored))?;
         }
-        Ok(stored)
+        let usable = self.will_do(&stored, need).then(|| stored.clone());
+        Ok((usable, Some(stored)))
     }
 
     /// Whether `token` serves `need` without a refresh or a login.

@@ -1,0 +1,328 @@
+//! `LoginBuilder`: a login's settings, checked once when it is built.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use http::Uri;
+
+use super::app::{Grant, Inner};
+use super::environment::{self, UnknownEnvironment};
+use super::wire::{RefreshTokens, TokenEndpoint};
+use super::{
+    CommandLinePrompt, Login, MemoryTokenStore, Prompt, ResourceServers, Secret, TokenStore,
+};
+
+/// How long before a token expires it is refreshed (or replaced) by default.
+pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(60);
+
+/// Settings for a [`Login`]; from [`Login::builder`]. `Debug` never shows
+/// the client secret.
+#[derive(Debug)]
+pub struct LoginBuilder<P = CommandLinePrompt, T = MemoryTokenStore> {
+    prompt: P,
+    store: T,
+    settings: Settings,
+}
+
+/// What the builder collects besides the prompt and the store.
+#[derive(Debug)]
+struct Settings {
+    client_id: String,
+    client_secret: Option<Secret>,
+    auth_base_url: Option<String>,
+    redirect_uri: Option<String>,
+    revoke_url: Option<String>,
+    scopes: Vec<String>,
+    requirements: BTreeMap<String, Vec<String>>,
+    resource_servers: Option<ResourceServers>,
+    refresh_tokens: RefreshTokens,
+    refresh_margin: Duration,
+    grant: Grant,
+    allow_identity_change: bool,
+    token_timeout: Option<Duration>,
+}
+
+/// A login's settings that cannot work, from [`LoginBuilder::build`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum LoginConfigError {
+    /// Client credentials were asked for, but no client secret was set:
+    /// only a confidential client can act as itself.
+    NoClientSecret,
+    /// No auth base URL was set and `GLOBUS_SDK_ENVIRONMENT` names an
+    /// environment the SDK does not know.
+    Environment(UnknownEnvironment),
+    /// The auth base URL does not make a valid token endpoint URL.
+    InvalidAuthUrl {
+        /// The base URL, as set or found.
+        url: String,
+        /// Why the token endpoint URL built on it does not parse.
+        source: http::uri::InvalidUri,
+    },
+    /// The redirect URI set with [`LoginBuilder::redirect_uri`] is not the
+    /// one the prompt listens on: the authorization server would send the
+    /// user where no one waits.
+    RedirectUriMismatch {
+        /// The redirect URI that was set.
+        configured: String,
+        /// The one the prompt listens on.
+        prompt: String,
+    },
+}
+
+impl fmt::Display for LoginConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoginConfigError::NoClientSecret => f.write_str(
+                "login settings: client credentials need a client secret (a confidential client)",
+            ),
+            LoginConfigError::Environment(_) => {
+                f.write_str("login settings: no Globus Auth URL for the environment")
+            }
+            LoginConfigError::InvalidAuthUrl { url, .. } => {
+                write!(f, "login settings: the auth base URL {url:?} does not parse")
+            }
+            LoginConfigError::RedirectUriMismatch { configured, prompt } => write!(
+                f,
+                "login settings: the redirect URI {configured:?} is not the one the prompt listens on ({prompt:?})"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for LoginConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LoginConfigError::Environment(error) => Some(error),
+            LoginConfigError::InvalidAuthUrl { source, .. } => Some(source),
+            LoginConfigError::RedirectUriMismatch { .. } | LoginConfigError::NoClientSecret => None,
+        }
+    }
+}
+
+impl Login<(), CommandLinePrompt, MemoryTokenStore> {
+    /// Settings for a login as the client `client_id` (a native app's id,
+    /// or a confidential client's with [`client_secret`](LoginBuilder::client_secret)).
+    pub fn builder(client_id: impl Into<String>) -> LoginBuilder {
+        LoginBuilder {
+            prompt: CommandLinePrompt::new(),
+            store: MemoryTokenStore::default(),
+            settings: Settings {
+                client_id: client_id.into(),
+                client_secret: None,
+                auth_base_url: None,
+                redirect_uri: None,
+                revoke_url: None,
+                scopes: Vec::new(),
+                requirements: BTreeMap::new(),
+                resource_servers: None,
+                refresh_tokens: RefreshTokens::No,
+                refresh_margin: DEFAULT_REFRESH_MARGIN,
+                grant: Grant::AuthorizationCode,
+                allow_identity_change: false,
+                token_timeout: None,
+            },
+        }
+    }
+}
+
+impl<P, T> LoginBuilder<P, T> {
+    /// The client secret of a confidential client (sent in HTTP Basic).
+    pub fn client_secret(mut self, secret: impl Into<Secret>) -> Self {
+        self.settings.client_secret = Some(secret.into());
+        self
+    }
+
+    /// Globus Auth's base URL (default: the environment's, see
+    /// [`environment::service_url`]`("auth")`).
+    pub fn auth_base_url(mut self, url: impl Into<String>) -> Self {
+        self.settings.auth_base_url = Some(url.into());
+        self
+    }
+
+    /// The redirect URI registered for the client (default: the prompt's,
+    /// else Globus Auth's code page `<auth>/v2/web/auth-code`).
+    pub fn redirect_uri(mut self, uri: impl Into<String>) -> Self {
+        self.settings.redirect_uri = Some(uri.into());
+        self
+    }
+
+    /// Scopes every login asks for whatever the resource server (`openid`,
+    /// `email`, ...), merged with the scope requirements and each GARE's.
+    pub fn scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
+        self.settings
+            .scopes
+            .extend(scopes.into_iter().map(Into::into));
+        self
+    }
+
+    /// Which resource server a request goes to (default: the Globus services
+    /// at their environment URLs, else the host name).
+    pub fn resource_servers(mut self, map: ResourceServers) -> Self {
+        self.settings.resource_servers = Some(map);
+        self
+    }
+
+    /// Scopes a login must ask for on `resource_server`'s behalf, as the
+    /// Python SDK's `GlobusApp(scope_requirements=...)`: every login asks
+    /// for every resource server's, so one consent covers them all. Each
+    /// GARE's `required_scopes` adds to them while the program runs.
+    pub fn scope_requirements<I, S>(mut self, resource_server: &str, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let list = self
+            .settings
+            .requirements
+            .entry(resource_server.to_owned())
+            .or_default();
+        for scope in scopes {
+            let scope = scope.into();
+            if !list.contains(&scope) {
+                list.push(scope);
+            }
+        }
+        self
+    }
+
+    /// Whether logins ask for refresh tokens (default: no, as the Python
+    /// SDK's `GlobusAppConfig.request_refresh_tokens`): Globus Auth's
+    /// `access_type=offline`, or an OpenID server's `offline_access` scope.
+    pub fn refresh_tokens(mut self, refresh_tokens: RefreshTokens) -> Self {
+        self.settings.refresh_tokens = refresh_tokens;
+        self
+    }
+
+    /// How long before a token expires it is refreshed or replaced
+    /// (default [`DEFAULT_REFRESH_MARGIN`], 60 s): a request must still
+    /// reach the server before its token expires.
+    pub fn refresh_margin(mut self, margin: Duration) -> Self {
+        self.settings.refresh_margin = margin;
+        self
+    }
+
+    /// Gets tokens as the client itself (OAuth2 client credentials), with
+    /// no person and no prompt: the Python SDK's `ClientApp`. Needs a
+    /// [`client_secret`](LoginBuilder::client_secret). A GARE only a person
+    /// can meet (session requirements) is then an error,
+    /// [`LoginError::NeedsPerson`](super::LoginError::NeedsPerson).
+    pub fn client_credentials(mut self) -> Self {
+        self.settings.grant = Grant::ClientCredentials;
+        self
+    }
+
+    /// Whether a login as another identity than the stored tokens' may
+    /// replace them (default: no: it is
+    /// [`LoginError::IdentityMismatch`](super::LoginError::IdentityMismatch)
+    /// and the stored tokens are left as they are).
+    pub fn allow_identity_change(mut self, allow: bool) -> Self {
+        self.settings.allow_identity_change = allow;
+        self
+    }
+
+    /// The token revocation endpoint (default `<auth>/v2/oauth2/token/revoke`).
+    pub fn revoke_url(mut self, url: impl Into<String>) -> Self {
+        self.settings.revoke_url = Some(url.into());
+        self
+    }
+
+    /// The longest a request to the token endpoint may take (default 30 s).
+    pub fn token_timeout(mut self, limit: Duration) -> Self {
+        self.settings.token_timeout = Some(limit);
+        self
+    }
+
+    /// How the user is asked (default: [`CommandLinePrompt`]).
+    pub fn prompt<P2: Prompt>(self, prompt: P2) -> LoginBuilder<P2, T> {
+        LoginBuilder {
+            prompt,
+            store: self.store,
+            settings: self.settings,
+        }
+    }
+
+    /// Where tokens are kept (default: [`MemoryTokenStore`]).
+    pub fn token_store<T2: TokenStore>(self, store: T2) -> LoginBuilder<P, T2> {
+        LoginBuilder {
+            prompt: self.prompt,
+            store,
+            settings: self.settings,
+        }
+    }
+
+    /// The login, exchanging codes over `client`. Use a client without the
+    /// redrive layer on it.
+    pub fn build<C>(self, client: C) -> Result<Login<C, P, T>, LoginConfigError>
+    where
+        P: Prompt,
+        T: TokenStore,
+    {
+        let settings = self.settings;
+        let base = match settings.auth_base_url {
+            Some(base) => base,
+            None => environment::service_url("auth").map_err(LoginConfigError::Environment)?,
+        };
+        let base = if base.ends_with('/') {
+            base
+        } else {
+            format!("{base}/")
+        };
+        let parse = |url: String| {
+            url.parse::<Uri>()
+                .map_err(|source| LoginConfigError::InvalidAuthUrl {
+                    url: base.clone(),
+                    source,
+                })
+        };
+        let token_url = parse(format!("{base}v2/oauth2/token"))?;
+        let revoke_url = parse(
+            settings
+                .revoke_url
+                .unwrap_or_else(|| format!("{base}v2/oauth2/token/revoke")),
+        )?;
+        let redirect_uri = match (self.prompt.redirect_uri(), settings.redirect_uri) {
+            (Some(listening), Some(set)) if listening != set => {
+                return Err(LoginConfigError::RedirectUriMismatch {
+                    configured: set,
+                    prompt: listening,
+                })
+            }
+            (Some(uri), _) | (None, Some(uri)) => uri,
+            (None, None) => format!("{base}v2/web/auth-code"),
+        };
+        if settings.grant == Grant::ClientCredentials && settings.client_secret.is_none() {
+            return Err(LoginConfigError::NoClientSecret);
+        }
+        let mut endpoint = TokenEndpoint::new(
+            token_url,
+            revoke_url,
+            settings.client_id,
+            settings.client_secret,
+        );
+        if let Some(limit) = settings.token_timeout {
+            endpoint = endpoint.timeout(limit);
+        }
+        let inner = Inner::new(
+            client,
+            self.prompt,
+            self.store,
+            endpoint,
+            format!("{base}v2/oauth2/authorize"),
+            redirect_uri,
+            settings.scopes,
+            settings.requirements,
+            settings
+                .resource_servers
+                .unwrap_or_else(ResourceServers::globus),
+            settings.refresh_tokens,
+            settings.refresh_margin,
+            settings.grant,
+            settings.allow_identity_change,
+        );
+        Ok(Login {
+            inner: std::sync::Arc::new(inner),
+        })
+    }
+}
