@@ -89,11 +89,13 @@ fn generic_url(service: &str, environment: &str, domain: &str) -> String {
 /// The resource server (the audience of its tokens) of a Globus service,
 /// and the path under its base URL where its API lives, for the services
 /// whose tokens a login hands out.
-pub(crate) const RESOURCE_SERVERS: [(&str, &str, &str); 6] = [
+/// (globus-sdk 4.10.0's `resource_server` of each client.)
+pub(crate) const RESOURCE_SERVERS: [(&str, &str, &str); 7] = [
     ("auth", "auth.globus.org", "v2/"),
     ("transfer", "transfer.api.globus.org", "v0.10/"),
     ("groups", "groups.api.globus.org", "v2/groups"),
     ("search", "search.api.globus.org", "v1/"),
     ("flows", "flows.globus.org", ""),
-    ("timer", "524361f2-e4a9-4bd0-a3a6-03e365cac8a9", ""),
+    ("timer", "524230d7-ea86-4a52-8312-86065a9e0417", ""),
+    ("compute", "funcx_service", ""),
 ];

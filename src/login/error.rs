@@ -99,6 +99,29 @@ pub enum LoginError {
         /// The HTTP status.
         status: StatusCode,
     },
+    /// A GARE that only a person can meet (session requirements: an
+    /// identity, a domain, a policy, MFA) reached a login that acts as the
+    /// client itself, with no person.
+    NeedsPerson {
+        /// The GARE.
+        gare: Box<crate::gare::Gare>,
+    },
+    /// A login is needed and the prompt may not ask anyone
+    /// ([`NeverPrompt`](crate::login::NeverPrompt)): what a person would do.
+    LoginRequired {
+        /// The authorize URL a person would open.
+        authorize_url: String,
+        /// The Globus CLI commands that would meet the requirements.
+        commands: Vec<String>,
+    },
+    /// The login was as another identity than the stored tokens': the
+    /// stored tokens were left as they are (log out first to switch).
+    IdentityMismatch {
+        /// The identity of the stored tokens.
+        stored: String,
+        /// The identity that logged in.
+        logged_in: String,
+    },
 }
 
 impl fmt::Display for LoginError {
@@ -176,6 +199,29 @@ impl fmt::Display for LoginError {
                 f,
                 "the revocation endpoint answered {status} with no OAuth2 error"
             ),
+            LoginError::NeedsPerson { gare } => write!(
+                f,
+                "the service requires a person to log in ({}): client credentials cannot meet it",
+                sanitize_for_terminal(&gare.code)
+            ),
+            LoginError::LoginRequired {
+                authorize_url,
+                commands,
+            } => {
+                write!(f, "a login is needed and this program may not prompt; a person can log in at {authorize_url}")?;
+                if !commands.is_empty() {
+                    // Scopes and identities are the server's: sanitized.
+                    let commands = sanitize_for_terminal(&commands.join(" && "));
+                    write!(f, " or run: {commands}")?;
+                }
+                Ok(())
+            }
+            LoginError::IdentityMismatch { stored, logged_in } => write!(
+                f,
+                "logged in as {}, but the stored tokens are {}'s; they were kept (log out first to switch)",
+                sanitize_for_terminal(logged_in),
+                sanitize_for_terminal(stored)
+            ),
         }
     }
 }
@@ -204,7 +250,10 @@ impl std::error::Error for LoginError {
             | LoginError::NoTimer
             | LoginError::NoClientSecret
             | LoginError::InvalidIdToken { source: None, .. }
-            | LoginError::RevocationFailed { .. } => None,
+            | LoginError::RevocationFailed { .. }
+            | LoginError::NeedsPerson { .. }
+            | LoginError::LoginRequired { .. }
+            | LoginError::IdentityMismatch { .. } => None,
         }
     }
 }

@@ -41,18 +41,22 @@
 //! `GLOBUS_SDK_ENVIRONMENT` picks the environment and
 //! `GLOBUS_SDK_SERVICE_URL_AUTH` overrides the URL.
 
+mod app;
+mod attach;
+mod builder;
 pub mod environment;
 mod error;
 mod prompts;
-mod reauthenticator;
 mod resource;
 mod secret;
 mod tokens;
 mod wire;
 
+pub use app::{Login, LoginLayer};
+pub use attach::{AttachFuture, AttachTokens, AttachTokensLayer};
+pub use builder::{LoginBuilder, LoginConfigError, DEFAULT_REFRESH_MARGIN};
 pub use error::LoginError;
-pub use prompts::{AuthorizationResponse, CommandLinePrompt, LoopbackPrompt, Prompt};
-pub use reauthenticator::{Login, LoginBuilder, LoginConfigError};
+pub use prompts::{AuthorizationResponse, CommandLinePrompt, LoopbackPrompt, NeverPrompt, Prompt};
 pub use resource::ResourceServers;
 pub use secret::Secret;
 pub use tokens::{

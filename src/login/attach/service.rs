@@ -1,0 +1,108 @@
+//! The attaching service.
+
+use std::fmt;
+use std::task::{Context, Poll};
+
+use http::header::AUTHORIZATION;
+use http::{Request, Uri};
+use tower_service::Service;
+
+use super::future::{AttachFuture, InsecureUrl};
+use crate::login::{Login, Prompt, TokenClient, TokenStore};
+use crate::redrive::{BoxError, User};
+
+/// The service [`AttachTokensLayer`](super::AttachTokensLayer) makes.
+pub struct AttachTokens<S, C, P, T> {
+    inner: S,
+    login: Login<C, P, T>,
+    allow_plain_http: bool,
+}
+
+impl<S, C, P, T> AttachTokens<S, C, P, T> {
+    pub(crate) fn new(inner: S, login: Login<C, P, T>, allow_plain_http: bool) -> Self {
+        AttachTokens {
+            inner,
+            login,
+            allow_plain_http,
+        }
+    }
+}
+
+/// Whether a token may travel to `uri`: over TLS, or to this machine.
+fn may_carry_token(uri: &Uri) -> bool {
+    match uri.scheme_str() {
+        Some(scheme) if scheme.eq_ignore_ascii_case("http") => {
+            let host = uri.host().unwrap_or("");
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            host.eq_ignore_ascii_case("localhost")
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        _ => true,
+    }
+}
+
+impl<S, C, P, T, B> Service<Request<B>> for AttachTokens<S, C, P, T>
+where
+    S: Service<Request<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Send + 'static,
+    C: TokenClient,
+    P: Prompt,
+    T: TokenStore,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = AttachFuture<S::Future, S::Response>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        if request.headers().contains_key(AUTHORIZATION) {
+            return AttachFuture::sent(self.inner.call(request));
+        }
+        if !self.allow_plain_http && !may_carry_token(request.uri()) {
+            return AttachFuture::failed(InsecureUrl::of(request.uri()).into());
+        }
+        let user = request.extensions().get::<User>();
+        let resource_server = self.login.resource_server_for(request.uri());
+        if let Some(credentials) = self.login.held_credentials(user, &resource_server) {
+            credentials.apply_to(request.headers_mut());
+            return AttachFuture::sent(self.inner.call(request));
+        }
+        // No token good for the refresh margin: get one (refresh, stored,
+        // or a login), then send. The service made ready is the one called.
+        let clone = self.inner.clone();
+        let mut ready = std::mem::replace(&mut self.inner, clone);
+        let login = self.login.clone();
+        let user = user.cloned();
+        AttachFuture::waiting(async move {
+            let credentials = login.credentials(user.as_ref(), &resource_server).await?;
+            credentials.apply_to(request.headers_mut());
+            ready.call(request).await.map_err(Into::into)
+        })
+    }
+}
+
+impl<S: Clone, C, P, T> Clone for AttachTokens<S, C, P, T> {
+    fn clone(&self) -> Self {
+        AttachTokens {
+            inner: self.inner.clone(),
+            login: self.login.clone(),
+            allow_plain_http: self.allow_plain_http,
+        }
+    }
+}
+
+impl<S: fmt::Debug, C, P, T> fmt::Debug for AttachTokens<S, C, P, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AttachTokens")
+            .field("inner", &self.inner)
+            .field("allow_plain_http", &self.allow_plain_http)
+            .finish_non_exhaustive()
+    }
+}
