@@ -380,7 +380,8 @@ where
             .filter(|t| t.refresh_token().is_some());
         if let Some(token) = refreshable {
             match self.refresh(user, &token).await {
-                Ok(token) if self.will_do(&token, &need) => return Ok(token),
+                // Just issued: good even if it lives less than the margin.
+                Ok(token) if self.will_do(&token, &need, Duration::ZERO) => return Ok(token),
                 // A refused refresh token (`invalid_grant`: revoked,
                 // rotated away, expired) means a login.
                 Ok(_) | Err(LoginError::Refused { .. }) => {}
@@ -445,7 +446,10 @@ where
                 .and_then(|mine| mine.get(resource_server))
                 .map(|entry| entry.token.clone())
         };
-        if let Some(token) = held.as_ref().filter(|t| self.will_do(t, need)) {
+        if let Some(token) = held
+            .as_ref()
+            .filter(|t| self.will_do(t, need, self.inner.refresh_margin))
+        {
             return Ok((Some(token.clone()), held));
         }
         let stored = self
@@ -460,13 +464,15 @@ where
         if held.as_ref() != Some(&stored) {
             self.hold(user, std::slice::from_ref(&stored))?;
         }
-        let usable = self.will_do(&stored, need).then(|| stored.clone());
+        let margin = self.inner.refresh_margin;
+        let usable = self.will_do(&stored, need, margin).then(|| stored.clone());
         Ok((usable, Some(stored)))
     }
 
-    /// Whether `token` serves `need` without a refresh or a login.
-    fn will_do(&self, token: &Token, need: &Need<'_>) -> bool {
-        if token.expires_within(SystemTime::now(), self.inner.refresh_margin) {
+    /// Whether `token` serves `need` without a refresh or a login, with
+    /// at least `margin` of its life left.
+    fn will_do(&self, token: &Token, need: &Need<'_>, margin: Duration) -> bool {
+        if token.expires_within(SystemTime::now(), margin) {
             return false;
         }
         let not_refused = |cx: &ReauthContext| {

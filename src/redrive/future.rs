@@ -13,7 +13,7 @@ use http_body::Body;
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use super::redriver::{Redriver, Sent};
+use super::redriver::{Redriver, Sent, SentAuthorization};
 use super::{Credentials, Reauthenticator, RedriveBody};
 
 /// What a request keeps for the slow path: the service that sent it (to
@@ -136,7 +136,12 @@ where
                         .is_some_and(|pending| pending.redriver.triggers(response.status()));
                     let pending = match pending.take() {
                         Some(pending) if triggered => pending,
-                        _ => return Poll::Ready(Ok(response.map(RedriveBody::new))),
+                        _ => {
+                            let mut response = response;
+                            // What an inner layer told this one is not the caller's.
+                            response.extensions_mut().remove::<SentAuthorization>();
+                            return Poll::Ready(Ok(response.map(RedriveBody::new)));
+                        }
                     };
                     let slow: SlowPath<ResBody, S::Error> = Box::pin(pending.redrive(response));
                     this.state.set(State::Slow { future: slow });

@@ -26,6 +26,12 @@ pub(crate) struct Redriver<R> {
     pub(crate) engine: Arc<Engine<R>>,
 }
 
+/// The `Authorization` a layer inside this one put on the request (a
+/// [`Login`](crate::login::Login)'s attaching layer), told back in the
+/// response's extensions: this layer saw the request before it had one.
+#[derive(Clone)]
+pub(crate) struct SentAuthorization(pub(crate) HeaderValue);
+
 /// What the first attempt of a request carried.
 pub(crate) struct Sent {
     method: Method,
@@ -111,7 +117,7 @@ impl<R: Reauthenticator> Redriver<R> {
         sent: Sent,
         replay: Option<Req>,
         can_replay: impl FnOnce(&Req) -> bool,
-        response: Response<B>,
+        mut response: Response<B>,
         resend: impl FnOnce(Req, Credentials) -> Fut,
     ) -> Result<Response<RedriveBody<B>>, E>
     where
@@ -121,6 +127,10 @@ impl<R: Reauthenticator> Redriver<R> {
     {
         let uri = sent.uri.clone();
         let finish = |response, gare, outcome| finish(&uri, response, gare, outcome);
+        let mut sent = sent;
+        if let Some(SentAuthorization(inner)) = response.extensions_mut().remove() {
+            sent.authorization = Some(inner);
+        }
         let (parts, body) = response.into_parts();
         let (body, found) = requirement(&self.settings, &parts.headers, body).await;
         let original = Response::from_parts(parts, body);
@@ -163,16 +173,16 @@ impl<R: Reauthenticator> Redriver<R> {
         drop(original);
 
         let retried = resend(replay, credentials).await?;
+        let mut retried = retried;
+        retried.extensions_mut().remove::<SentAuthorization>();
         if !self.triggers(retried.status()) {
             return Ok(finish(retried.map(RedriveBody::new), None, outcome));
         }
         let (parts, body) = retried.into_parts();
         let (body, found) = requirement(&self.settings, &parts.headers, body).await;
-        Ok(finish(
-            Response::from_parts(parts, body),
-            found.ok(),
-            outcome,
-        ))
+        let mut retried = Response::from_parts(parts, body);
+        retried.extensions_mut().remove::<SentAuthorization>();
+        Ok(finish(retried, found.ok(), outcome))
     }
 }
 

@@ -4,41 +4,61 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
-use http::Uri;
+use http::{HeaderValue, Response, Uri};
 use pin_project_lite::pin_project;
 
-use crate::redrive::{BoxError, Origin};
+use crate::redrive::{BoxError, Origin, SentAuthorization};
 
-type Waiting<R> = Pin<Box<dyn Future<Output = Result<R, BoxError>> + Send>>;
+type Waiting<B> = Pin<Box<dyn Future<Output = Result<Response<B>, BoxError>> + Send>>;
+
+/// Tells the redrive layer outside which `Authorization` the request went
+/// out with (it saw the request before this layer put one on), when the
+/// response may be a refusal of it: error statuses only, so a success costs
+/// nothing.
+pub(crate) fn tell_sent<B>(mut response: Response<B>, sent: Option<HeaderValue>) -> Response<B> {
+    let status = response.status();
+    if let Some(sent) = sent.filter(|_| status.is_client_error() || status.is_server_error()) {
+        response.extensions_mut().insert(SentAuthorization(sent));
+    }
+    response
+}
 
 pin_project! {
     /// The future [`AttachTokens`](super::AttachTokens) returns.
-    pub struct AttachFuture<F, R> {
+    pub struct AttachFuture<F, B> {
         #[pin]
-        state: State<F, R>,
+        state: State<F, B>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<F, R> {
-        Sent { #[pin] future: F },
-        Waiting { future: Waiting<R> },
+    enum State<F, B> {
+        Sent { #[pin] future: F, sent: Option<HeaderValue> },
+        Waiting { future: Waiting<B> },
         Failed { error: Option<BoxError> },
     }
 }
 
-impl<F, R> AttachFuture<F, R> {
+impl<F, B> AttachFuture<F, B> {
+    /// The request went out as the caller made it.
     pub(crate) fn sent(future: F) -> Self {
         AttachFuture {
-            state: State::Sent { future },
+            state: State::Sent { future, sent: None },
+        }
+    }
+
+    /// The request went out with this layer's `Authorization`.
+    pub(crate) fn attached(future: F, sent: Option<HeaderValue>) -> Self {
+        AttachFuture {
+            state: State::Sent { future, sent },
         }
     }
 
     pub(crate) fn waiting(
-        future: impl Future<Output = Result<R, BoxError>> + Send + 'static,
+        future: impl Future<Output = Result<Response<B>, BoxError>> + Send + 'static,
     ) -> Self {
         AttachFuture {
             state: State::Waiting {
@@ -54,16 +74,19 @@ impl<F, R> AttachFuture<F, R> {
     }
 }
 
-impl<F, R, E> Future for AttachFuture<F, R>
+impl<F, B, E> Future for AttachFuture<F, B>
 where
-    F: Future<Output = Result<R, E>>,
+    F: Future<Output = Result<Response<B>, E>>,
     E: Into<BoxError>,
 {
-    type Output = Result<R, BoxError>;
+    type Output = Result<Response<B>, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
-            StateProj::Sent { future } => future.poll(cx).map_err(Into::into),
+            StateProj::Sent { future, sent } => {
+                let response = ready!(future.poll(cx)).map_err(Into::into)?;
+                Poll::Ready(Ok(tell_sent(response, sent.take())))
+            }
             StateProj::Waiting { future } => future.as_mut().poll(cx),
             StateProj::Failed { error } => Poll::Ready(Err(error
                 .take()
@@ -72,7 +95,7 @@ where
     }
 }
 
-impl<F, R> fmt::Debug for AttachFuture<F, R> {
+impl<F, B> fmt::Debug for AttachFuture<F, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
             State::Sent { .. } => "sent",

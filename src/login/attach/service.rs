@@ -4,10 +4,10 @@ use std::fmt;
 use std::task::{Context, Poll};
 
 use http::header::AUTHORIZATION;
-use http::{Request, Uri};
+use http::{Request, Response, Uri};
 use tower_service::Service;
 
-use super::future::{AttachFuture, InsecureUrl};
+use super::future::{tell_sent, AttachFuture, InsecureUrl};
 use crate::login::{Login, Prompt, TokenClient, TokenStore};
 use crate::redrive::{BoxError, User};
 
@@ -43,9 +43,9 @@ fn may_carry_token(uri: &Uri) -> bool {
     }
 }
 
-impl<S, C, P, T, B> Service<Request<B>> for AttachTokens<S, C, P, T>
+impl<S, C, P, T, B, ResBody> Service<Request<B>> for AttachTokens<S, C, P, T>
 where
-    S: Service<Request<B>> + Clone + Send + 'static,
+    S: Service<Request<B>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
     B: Send + 'static,
@@ -55,7 +55,7 @@ where
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = AttachFuture<S::Future, S::Response>;
+    type Future = AttachFuture<S::Future, ResBody>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx).map_err(Into::into)
@@ -72,7 +72,8 @@ where
         let resource_server = self.login.resource_server_for(request.uri());
         if let Some(credentials) = self.login.held_credentials(user, &resource_server) {
             credentials.apply_to(request.headers_mut());
-            return AttachFuture::sent(self.inner.call(request));
+            let sent = request.headers().get(AUTHORIZATION).cloned();
+            return AttachFuture::attached(self.inner.call(request), sent);
         }
         // No token good for the refresh margin: get one (refresh, stored,
         // or a login), then send. The service made ready is the one called.
@@ -83,7 +84,9 @@ where
         AttachFuture::waiting(async move {
             let credentials = login.credentials(user.as_ref(), &resource_server).await?;
             credentials.apply_to(request.headers_mut());
-            ready.call(request).await.map_err(Into::into)
+            let sent = request.headers().get(AUTHORIZATION).cloned();
+            let response = ready.call(request).await.map_err(Into::into)?;
+            Ok(tell_sent(response, sent))
         })
     }
 }

@@ -1,0 +1,834 @@
+//! A token's whole life through `Login::layer`, against an in-memory
+//! authorization server and two resource servers on one origin: the first
+//! request, scope requirements that last, refresh and rotation, refused
+//! tokens, client credentials, logout, identities, users, plain HTTP.
+#![cfg(feature = "login")]
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use serde_json::{json, Value};
+use tower::{Service, ServiceBuilder, ServiceExt};
+use tower_gare::gare::Gare;
+use tower_gare::login::{
+    AuthorizationResponse, AuthorizeRequest, JsonFileTokenStore, Login, LoginError,
+    MemoryTokenStore, NeverPrompt, Prompt, RefreshTokens, ResourceServers, TokenStore,
+    DEFAULT_NAMESPACE,
+};
+use tower_gare::redrive::{RedriveOutcome, User};
+
+const AUTH: &str = "https://auth.test/";
+const API: &str = "https://api.test";
+
+/// The resource server of a scope: `a:read` is `a`'s.
+fn resource_server_of(scope: &str) -> &str {
+    scope.split(':').next().unwrap_or(scope)
+}
+
+#[derive(Clone)]
+struct Issued {
+    resource_server: String,
+    scopes: Vec<String>,
+    identity: String,
+    live: bool,
+}
+
+/// The authorization server and both resource servers.
+#[derive(Default)]
+struct State {
+    next: u64,
+    codes: HashMap<String, (Vec<String>, bool)>,
+    access: HashMap<String, Issued>,
+    refresh: HashMap<String, Issued>,
+    /// Seconds each access token lives.
+    ttl: u64,
+    identity: String,
+    code_exchanges: usize,
+    refreshes: usize,
+    client_credentials: Vec<String>,
+    revoked: Vec<String>,
+    authorize_scopes: Vec<String>,
+    api_calls: usize,
+}
+
+#[derive(Clone)]
+struct World(Arc<Mutex<State>>);
+
+impl World {
+    fn new() -> Self {
+        World(Arc::new(Mutex::new(State {
+            ttl: 3600,
+            identity: "alice-id".into(),
+            ..State::default()
+        })))
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.0.lock().unwrap()
+    }
+
+    /// Every access token stops working (expired or revoked server-side).
+    fn expire_all_access(&self) {
+        for issued in self.state().access.values_mut() {
+            issued.live = false;
+        }
+    }
+
+    fn jwt(sub: &str) -> String {
+        let part = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
+        format!(
+            "{}.{}.sig",
+            part(json!({"alg": "none"})),
+            part(json!({"sub": sub}))
+        )
+    }
+
+    /// Tokens for `scopes`, one per resource server, Globus-style: the first
+    /// at the top, the rest in `other_tokens`.
+    fn issue(state: &mut State, scopes: &[String], with_refresh: bool) -> Value {
+        let mut by_rs: Vec<(String, Vec<String>)> = Vec::new();
+        for scope in scopes {
+            let rs = resource_server_of(scope).to_owned();
+            match by_rs.iter_mut().find(|(r, _)| *r == rs) {
+                Some((_, list)) => list.push(scope.clone()),
+                None => by_rs.push((rs, vec![scope.clone()])),
+            }
+        }
+        let identity = state.identity.clone();
+        let mut docs: Vec<Value> = by_rs
+            .into_iter()
+            .map(|(rs, scopes)| {
+                state.next += 1;
+                let access = format!("at-{rs}-{}", state.next);
+                let issued = Issued {
+                    resource_server: rs.clone(),
+                    scopes: scopes.clone(),
+                    identity: identity.clone(),
+                    live: true,
+                };
+                state.access.insert(access.clone(), issued.clone());
+                let mut doc = json!({
+                    "access_token": access, "resource_server": rs, "scope": scopes.join(" "),
+                    "expires_in": state.ttl, "token_type": "Bearer",
+                });
+                if with_refresh {
+                    let refresh = format!("rt-{rs}-{}", state.next);
+                    state.refresh.insert(refresh.clone(), issued);
+                    doc["refresh_token"] = json!(refresh);
+                }
+                doc
+            })
+            .collect();
+        let mut top = docs.remove(0);
+        top["other_tokens"] = Value::Array(docs);
+        top["id_token"] = json!(World::jwt(&identity));
+        top
+    }
+
+    fn token_endpoint(
+        &self,
+        headers: &http::HeaderMap,
+        form: &[(String, String)],
+    ) -> (StatusCode, Value) {
+        let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let mut state = self.state();
+        match field("grant_type").as_deref() {
+            Some("authorization_code") => {
+                let code = field("code").unwrap_or_default();
+                let Some((scopes, offline)) = state.codes.remove(&code) else {
+                    return (StatusCode::BAD_REQUEST, json!({"error": "invalid_grant"}));
+                };
+                state.code_exchanges += 1;
+                (StatusCode::OK, World::issue(&mut state, &scopes, offline))
+            }
+            Some("refresh_token") => {
+                let old = field("refresh_token").unwrap_or_default();
+                let Some(issued) = state.refresh.remove(&old) else {
+                    return (StatusCode::BAD_REQUEST, json!({"error": "invalid_grant"}));
+                };
+                state.refreshes += 1;
+                let scopes = issued.scopes.clone();
+                let mut doc = World::issue(&mut state, &scopes, true);
+                doc.as_object_mut().unwrap().remove("id_token");
+                (StatusCode::OK, doc)
+            }
+            Some("client_credentials") => {
+                let basic = headers
+                    .get(http::header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Basic "))
+                    .and_then(|v| STANDARD.decode(v).ok());
+                if basic.as_deref() != Some(b"svc:svc-secret".as_slice()) {
+                    return (StatusCode::UNAUTHORIZED, json!({"error": "invalid_client"}));
+                }
+                let scope = field("scope").unwrap_or_default();
+                state.client_credentials.push(scope.clone());
+                let scopes: Vec<String> = scope.split_whitespace().map(str::to_owned).collect();
+                state.identity = "svc-id".into();
+                let mut doc = World::issue(&mut state, &scopes, false);
+                doc.as_object_mut().unwrap().remove("id_token");
+                (StatusCode::OK, doc)
+            }
+            _ => (
+                StatusCode::BAD_REQUEST,
+                json!({"error": "unsupported_grant_type"}),
+            ),
+        }
+    }
+
+    fn revoke(&self, form: &[(String, String)]) -> (StatusCode, Value) {
+        let mut state = self.state();
+        if let Some((_, token)) = form.iter().find(|(k, _)| k == "token") {
+            state.access.remove(token);
+            state.refresh.remove(token);
+            state.revoked.push(token.clone());
+        }
+        (StatusCode::OK, json!({}))
+    }
+
+    /// `/a/read` needs `a:read` on a token of `a`, `/b/x` needs `b:x`.
+    fn api(&self, path: &str, authorization: Option<&str>) -> Response<Full<Bytes>> {
+        let mut state = self.state();
+        state.api_calls += 1;
+        let mut segments = path.trim_start_matches('/').splitn(2, '/');
+        let rs = segments.next().unwrap_or("");
+        let needed = format!("{rs}:{}", segments.next().unwrap_or(""));
+        let token = authorization.and_then(|v| v.strip_prefix("Bearer "));
+        let respond = |status: StatusCode, body: Value, challenge: Option<&str>| {
+            let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+            *response.status_mut() = status;
+            if let Some(challenge) = challenge {
+                response
+                    .headers_mut()
+                    .insert(http::header::WWW_AUTHENTICATE, challenge.parse().unwrap());
+            }
+            response
+        };
+        let Some(issued) = token.and_then(|t| state.access.get(t)) else {
+            return respond(
+                StatusCode::UNAUTHORIZED,
+                json!({"code": "AuthenticationFailed"}),
+                None,
+            );
+        };
+        if !issued.live {
+            return respond(
+                StatusCode::UNAUTHORIZED,
+                json!({}),
+                Some(r#"Bearer error="invalid_token""#),
+            );
+        }
+        if issued.resource_server != rs {
+            return respond(StatusCode::FORBIDDEN, json!({"code": "FORBIDDEN"}), None);
+        }
+        if !issued.scopes.contains(&needed) {
+            let gare = json!({"code": "ConsentRequired", "authorization_parameters": {"required_scopes": [needed]}});
+            return respond(StatusCode::FORBIDDEN, gare, None);
+        }
+        respond(
+            StatusCode::OK,
+            json!({"ok": path, "identity": issued.identity}),
+            None,
+        )
+    }
+}
+
+impl Service<Request<Full<Bytes>>> for World {
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Full<Bytes>>) -> Self::Future {
+        let world = self.clone();
+        let (parts, body) = request.into_parts();
+        // The bodies here are `Full`: ready at once.
+        let body = futures_util::FutureExt::now_or_never(body.collect())
+            .expect("a full body")
+            .unwrap()
+            .to_bytes();
+        let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+        let authorization = parts
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let response = match (parts.uri.host(), parts.uri.path()) {
+            (Some("auth.test"), "/v2/oauth2/token") => {
+                let (status, doc) = world.token_endpoint(&parts.headers, &form);
+                let mut response = Response::new(Full::new(Bytes::from(doc.to_string())));
+                *response.status_mut() = status;
+                response
+            }
+            (Some("auth.test"), "/v2/oauth2/token/revoke") => {
+                let (status, doc) = world.revoke(&form);
+                let mut response = Response::new(Full::new(Bytes::from(doc.to_string())));
+                *response.status_mut() = status;
+                response
+            }
+            (_, path) => world.api(path, authorization),
+        };
+        std::future::ready(Ok(response))
+    }
+}
+
+/// A person who approves every login at once, and what they were asked.
+#[derive(Clone)]
+struct Person {
+    world: World,
+    seen: Arc<Mutex<Vec<AuthorizeRequest>>>,
+}
+
+impl Person {
+    fn logins(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+    fn asked(&self, n: usize) -> Vec<String> {
+        let seen = self.seen.lock().unwrap();
+        let mut scopes: Vec<String> = seen[n]
+            .param("scope")
+            .unwrap_or("")
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        scopes.sort();
+        scopes
+    }
+}
+
+impl std::fmt::Debug for Person {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Person")
+    }
+}
+
+impl Prompt for Person {
+    async fn authorize(
+        &self,
+        request: &AuthorizeRequest,
+    ) -> Result<AuthorizationResponse, LoginError> {
+        self.seen.lock().unwrap().push(request.clone());
+        let scopes: Vec<String> = request
+            .param("scope")
+            .unwrap_or("")
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        let offline = request.param("access_type") == Some("offline");
+        let code = {
+            let mut state = self.world.state();
+            state.next += 1;
+            let code = format!("code-{}", state.next);
+            state.authorize_scopes = scopes.clone();
+            state.codes.insert(code.clone(), (scopes, offline));
+            code
+        };
+        Ok(AuthorizationResponse {
+            code: code.into(),
+            state: Some(request.state().to_owned()),
+        })
+    }
+}
+
+fn resource_servers() -> ResourceServers {
+    ResourceServers::new()
+        .with(&format!("{API}/a/"), "a")
+        .with(&format!("{API}/b/"), "b")
+        .with("http://api.example.org/a/", "a")
+}
+
+fn login_with<T: TokenStore>(world: &World, store: T) -> (Login<World, Person, T>, Person) {
+    let person = Person {
+        world: world.clone(),
+        seen: Arc::default(),
+    };
+    let login = Login::builder("client")
+        .client_secret("secret")
+        .auth_base_url(AUTH)
+        .resource_servers(resource_servers())
+        .scope_requirements("a", ["a:read"])
+        .scope_requirements("b", ["b:x"])
+        .prompt(person.clone())
+        .token_store(store)
+        .build(world.clone())
+        .unwrap();
+    (login, person)
+}
+
+fn get(path: &str) -> Request<Full<Bytes>> {
+    Request::get(format!("{API}{path}"))
+        .body(Full::default())
+        .unwrap()
+}
+
+async fn send<S>(client: &S, request: Request<Full<Bytes>>) -> (StatusCode, Option<RedriveOutcome>)
+where
+    S: Service<
+            Request<Full<Bytes>>,
+            Response = Response<tower_gare::redrive::RedriveBody<Full<Bytes>>>,
+        > + Clone,
+    S::Error: std::fmt::Debug,
+{
+    let response = client.clone().oneshot(request).await.unwrap();
+    (response.status(), RedriveOutcome::of(&response).cloned())
+}
+
+#[tokio::test]
+async fn the_first_request_is_authorized_and_a_second_program_logs_in_no_more() {
+    let world = World::new();
+    let dir = std::env::temp_dir().join(format!("tower-gare-life-{}", std::process::id()));
+    let path = dir.join("tokens.json");
+    let (login, person) = login_with(&world, JsonFileTokenStore::new(&path));
+    let client = ServiceBuilder::new()
+        .layer(login.layer())
+        .service(world.clone());
+    let (status, outcome) = send(&client, get("/a/read")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        outcome.is_none(),
+        "no GARE, no retry: the token was there first"
+    );
+    assert_eq!(person.logins(), 1);
+    // Every resource server's requirements in the one login.
+    assert_eq!(person.asked(0), ["a:read", "b:x"]);
+
+    // The next run of the program: tokens from the file, no login.
+    let (login, person) = login_with(&world, JsonFileTokenStore::new(&path));
+    let client = ServiceBuilder::new()
+        .layer(login.layer())
+        .service(world.clone());
+    assert_eq!(send(&client, get("/b/x")).await.0, StatusCode::OK);
+    assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
+    assert_eq!(person.logins(), 0);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn scope_requirements_last_so_consents_never_ping_pong() {
+    let world = World::new();
+    let (login, person) = login_with(&world, MemoryTokenStore::default());
+    let client = ServiceBuilder::new()
+        .layer(login.layer())
+        .service(world.clone());
+    assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
+    // A GARE for a:write: one login that asks for it and keeps a:read.
+    let (status, outcome) = send(&client, get("/a/write")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(matches!(outcome, Some(RedriveOutcome::Redriven)));
+    assert_eq!(person.asked(1), ["a:read", "a:write", "b:x"]);
+    assert_eq!(login.scope_requirements("a"), ["a:read", "a:write"]);
+    // Back to a:read, then a:write again: no more logins.
+    for path in ["/a/read", "/a/write", "/a/read"] {
+        let (status, outcome) = send(&client, get(path)).await;
+        assert_eq!(
+            (status, outcome.is_none()),
+            (StatusCode::OK, true),
+            "{path}"
+        );
+    }
+    assert_eq!(person.logins(), 2);
+}
+
+#[tokio::test]
+async fn two_resource_servers_on_one_origin_alternate_without_a_gare() {
+    let world = World::new();
+    let (login, person) = login_with(&world, MemoryTokenStore::default());
+    let client = ServiceBuilder::new()
+        .layer(login.layer())
+        .service(world.clone());
+    for path in ["/a/read", "/b/x", "/a/read", "/b/x", "/a/read", "/b/x"] {
+        let (status, outcome) = send(&client, get(path)).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(outcome.is_none(), "{path}: its own token, no GARE");
+    }
+    assert_eq!(person.logins(), 1);
+    assert_eq!(world.state().api_calls, 6);
+}
+
+#[tokio::test]
+async fn tokens_are_refreshed_before_they_expire_and_rotation_is_kept() {
+    let world = World::new();
+    world.state().ttl = 30; // inside the 60 s refresh margin
+    let store = Arc::new(MemoryTokenStore::default());
+    let person = Person {
+        world: world.clone(),
+        seen: Arc::default(),
+    };
+    let login = Login::builder("client")
+        .auth_base_url(AUTH)
+        .resource_servers(resource_servers())
+        .scope_requirements("a", ["a:read"])
+        .refresh_tokens(RefreshTokens::GlobusAccessType)
+        .prompt(person.clone())
+        .token_store(Arc::clone(&store))
+        .build(world.clone())
+        .unwrap();
+    let client = ServiceBuilder::new()
+        .layer(login.layer())
+        .service(world.clone());
+    assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
+    assert_eq!(
+        person.seen.lock().unwrap()[0].param("access_type"),
+        Some("offline")
+    );
+    let first = store.get(DEFAULT_NAMESPACE, "a").unwrap().unwrap();
+    let first_refresh = first.refresh_token().unwrap().to_owned();
+
+    // The token is within the margin: the next request refreshes first.
+    assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
+    assert_eq!(world.state().refreshes, 1);
+    let second = store.get(DEFAULT_NAMESPACE, "a").unwrap().unwrap();
+    assert_ne!(second.access_token(), first.access_token());
+    assert_ne!(
+        second.refresh_token(),
+        Some(first_refresh.as_str()),
+        "rotated"
+    );
+    assert!(!world.state().refresh.contains_key(&first_refresh));
+    assert_eq!(person.logins(), 1);
+}
+
+#[tokio::test]
+async fn a_refused_token_is_refreshed_once_and_the_request_retried() {
+    let world = World::new();
+    let person = Person {
+        world: world.clone(),
+        seen: Arc::default(),
+    };
+    let login = Login::builder("client")
+        .auth_base_url(AUTH)
+        .resource_servers(resource_servers())
+        .scope_requirements("a", ["a:read"])
+        .refresh_tokens(RefreshTokens::GlobusAccessType)
+        .prompt(person.clone())
+        .build(world.clone())
+        .unwrap();
+    let client = ServiceBuilder::new()
+        .layer(login.layer())
+        .service(world.clone());
+    assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
+    world.expire_all_access();
+    let (status, outcome) = send(&client, get("/a/read")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(matches!(outcome, Some(RedriveOutcome::Redriven)));
+    assert_eq!((world.state().refreshes, person.logins()), (1, 1));
+
+    // The refresh token refused too (revoked): a login, since one may prompt.
+    world.expire_all_access();
+    world.state().refresh.clear();
+    let (status, _) = send(&client, get("/a/read")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(person.logins(), 2);
+}
+
+#[tokio::test]
+async fn without_a_prompt_a_needed_login_says_what_to_run() {
+    let world = World::new();
+    let login = Login::builder("client")
+        .auth_base_url(AUTH)
+        .resource_servers(resource_servers())
+        .scope_requirements("a", ["a:read"])
+        .prompt(NeverPrompt)
+        .build(world.clone())
+        .unwrap();
+    let client = ServiceBuilder::new()
+        .layer(login.layer())
+        .service(world.clone());
+    let error = client.oneshot(get("/a/read")).await.unwrap_err();
+    let error = error.downcast_ref::<LoginError>().expect("a login error");
+    let LoginError::LoginRequired {
+        authorize_url,
+        commands,
+    } = error
+    else {
+        panic!("{error:?}");
+    };
+    assert!(authorize_url.starts_with("https://auth.test/v2/oauth2/authorize?"));
+    assert_eq!(commands, &["globus session consent 'a:read'"]);
+    assert_eq!(
+        world.state().api_calls,
+        0,
+        "nothing was sent without a token"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_requests_on_one_expired_token_cause_one_refresh() {
+    for server_side in [false, true] {
+        let world = World::new();
+        let person = Person {
+            world: world.clone(),
+            seen: Arc::default(),
+        };
+        let login = Login::builder("client")
+            .auth_base_url(AUTH)
+            .resource_servers(resource_servers())
+            .scope_requirements("a", ["a:read"])
+            .refresh_tokens(RefreshTokens::GlobusAccessType)
+            .prompt(person.clone())
+            .build(world.clone())
+            .unwrap();
+        let client = ServiceBuilder::new()
+            .layer(login.layer())
+            .service(world.clone());
+        assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
+        if server_side {
+            // The server refuses the token the client still thinks good.
+            world.expire_all_access();
+        } else {
+            // The client knows it expired: the attaching layer refreshes.
+            world.state().ttl = 3600;
+            login.add_scope_requirements("a", ["a:read"]);
+            let token = login
+                .token_store()
+                .get(DEFAULT_NAMESPACE, "a")
+                .unwrap()
+                .unwrap();
+            let expired = token.clone();
+            let mut expired = expired;
+            expired.expires_at = Some(std::time::SystemTime::now() - Duration::from_secs(1));
+            // A second program with the expired token in its store.
+            let store = MemoryTokenStore::default();
+            store.put(DEFAULT_NAMESPACE, &[expired]).unwrap();
+            let person2 = Person {
+                world: world.clone(),
+                seen: Arc::default(),
+            };
+            let login2 = Login::builder("client")
+                .auth_base_url(AUTH)
+                .resource_servers(resource_servers())
+                .prompt(person2.clone())
+                .token_store(store)
+                .build(world.clone())
+                .unwrap();
+            let client2 = ServiceBuilder::new()
+                .layer(login2.layer())
+                .service(world.clone());
+            let calls = (0..1000).map(|_| {
+                let client = client2.clone();
+                tokio::spawn(async move { client.oneshot(get("/a/read")).await.unwrap().status() })
+            });
+            for status in futures_util::future::join_all(calls).await {
+                assert_eq!(status.unwrap(), StatusCode::OK);
+            }
+            assert_eq!(world.state().refreshes, 1);
+            assert_eq!(person2.logins(), 0);
+            continue;
+        }
+        let calls = (0..1000).map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.oneshot(get("/a/read")).await.unwrap().status() })
+        });
+        for status in futures_util::future::join_all(calls).await {
+            assert_eq!(status.unwrap(), StatusCode::OK);
+        }
+        assert_eq!(world.state().refreshes, 1, "server_side={server_side}");
+        assert_eq!(person.logins(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_client_acts_as_itself_and_cannot_meet_a_session_requirement() {
+    let world = World::new();
+    let login = Login::builder("svc")
+        .client_secret("svc-secret")
+        .client_credentials()
+        .auth_base_url(AUTH)
+        .resource_servers(resource_servers())
+        .scope_requirements("a", ["a:read"])
+        .build(world.clone())
+        .unwrap();
+    let client = ServiceBuilder::new()
+        .layer(login.layer())
+        .service(world.clone());
+    assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
+    assert_eq!(world.state().client_credentials, ["a:read"]);
+    // A GARE for more scopes: another grant, with them.
+    assert_eq!(send(&client, get("/a/write")).await.0, StatusCode::OK);
+    assert_eq!(world.state().client_credentials.len(), 2);
+    assert!(world.state().client_credentials[1].contains("a:write"));
+
+    // A session requirement: a clear error, not a loop.
+    let mfa = Gare::new(
+        "AuthenticationRequired",
+        tower_gare::gare::AuthorizationParameters {
+            session_required_mfa: Some(true),
+            ..Default::default()
+        },
+    );
+    let api = tower::service_fn(move |_req: Request<Full<Bytes>>| {
+        let response = mfa.to_response().map(|body| Full::new(Bytes::from(body)));
+        async move { Ok::<_, Infallible>(response) }
+    });
+    let client = ServiceBuilder::new().layer(login.layer()).service(api);
+    let response = client.oneshot(get("/a/read")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let Some(RedriveOutcome::ReauthFailed(error)) = RedriveOutcome::of(&response) else {
+        panic!("{:?}", RedriveOutcome::of(&response));
+    };
+    assert!(matches!(
+        error.inner().downcast_ref(),
+        Some(LoginError::NeedsPerson { .. })
+    ));
+}
+
+#[tokio::test]
+async fn logout_revokes_every_token_and_forgets_them() {
+    let world = World::new();
+    let (login, person) = login_with(&world, MemoryTokenStore::default());
+    let client = ServiceBuilder::new()
+        .layer(login.layer())
+        .service(world.clone());
+    assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
+    let issued: Vec<String> = world.state().access.keys().cloned().collect();
+    login.logout().await.unwrap();
+    let mut revoked = world.state().revoked.clone();
+    revoked.sort();
+    let mut issued = issued;
+    issued.sort();
+    assert_eq!(revoked, issued);
+    assert!(login
+        .token_store()
+        .get_all(DEFAULT_NAMESPACE)
+        .unwrap()
+        .is_empty());
+    // The layer holds none either: the next request logs in.
+    assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
+    assert_eq!(person.logins(), 2);
+}
+
+#[tokio::test]
+async fn a_login_as_another_identity_is_refused_and_the_stored_tokens_kept() {
+    let world = World::new();
+    let (login, _person) = login_with(&world, MemoryTokenStore::default());
+    let client = ServiceBuilder::new()
+        .layer(login.layer())
+        .service(world.clone());
+    assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
+    let before = login.token_store().get_all(DEFAULT_NAMESPACE).unwrap();
+    assert_eq!(before[0].identity_id.as_deref(), Some("alice-id"));
+    world.state().identity = "mallory-id".into();
+    let response = client.clone().oneshot(get("/a/write")).await.unwrap();
+    let Some(RedriveOutcome::ReauthFailed(error)) = RedriveOutcome::of(&response) else {
+        panic!("{:?}", RedriveOutcome::of(&response));
+    };
+    assert!(matches!(
+        error.inner().downcast_ref(),
+        Some(LoginError::IdentityMismatch { stored, logged_in }) if stored == "alice-id" && logged_in == "mallory-id"
+    ));
+    assert_eq!(
+        login.token_store().get_all(DEFAULT_NAMESPACE).unwrap(),
+        before
+    );
+}
+
+#[tokio::test]
+async fn each_users_tokens_are_kept_apart() {
+    let world = World::new();
+    let (login, person) = login_with(&world, MemoryTokenStore::default());
+    let client = ServiceBuilder::new()
+        .layer(login.layer())
+        .service(world.clone());
+    let for_user = |user: &str, identity: &str| {
+        world.state().identity = identity.into();
+        let mut request = get("/a/read");
+        request.extensions_mut().insert(User::new(user));
+        request
+    };
+    let response = client
+        .clone()
+        .oneshot(for_user("alice", "alice-id"))
+        .await
+        .unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&body).contains("alice-id"));
+    let response = client
+        .clone()
+        .oneshot(for_user("bob", "bob-id"))
+        .await
+        .unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(
+        String::from_utf8_lossy(&body).contains("bob-id"),
+        "bob's own login, not alice's token"
+    );
+    // Alice again: her token, no login.
+    let response = client
+        .clone()
+        .oneshot(for_user("alice", "bob-id"))
+        .await
+        .unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&body).contains("alice-id"));
+    assert_eq!(person.logins(), 2);
+    let store = login.token_store();
+    assert_eq!(
+        store
+            .get("alice", "a")
+            .unwrap()
+            .unwrap()
+            .identity_id
+            .as_deref(),
+        Some("alice-id")
+    );
+    assert_eq!(
+        store
+            .get("bob", "a")
+            .unwrap()
+            .unwrap()
+            .identity_id
+            .as_deref(),
+        Some("bob-id")
+    );
+    assert!(store.get(DEFAULT_NAMESPACE, "a").unwrap().is_none());
+}
+
+#[tokio::test]
+async fn no_token_goes_over_plain_http_off_loopback() {
+    let world = World::new();
+    let (login, person) = login_with(&world, MemoryTokenStore::default());
+    let client = ServiceBuilder::new()
+        .layer(login.layer())
+        .service(world.clone());
+    let plain = Request::get("http://api.example.org/a/read")
+        .body(Full::default())
+        .unwrap();
+    let error = client.clone().oneshot(plain).await.unwrap_err();
+    assert!(error.to_string().contains("plain http"), "{error}");
+    assert_eq!((person.logins(), world.state().api_calls), (0, 0));
+    let allowed = login.attach_layer().allow_plain_http(true);
+    let client = ServiceBuilder::new().layer(allowed).service(world.clone());
+    let plain = Request::get("http://api.example.org/a/read")
+        .body(Full::default())
+        .unwrap();
+    assert!(client.oneshot(plain).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gares_for_one_resource_server_at_once_are_one_login() {
+    let world = World::new();
+    let (login, person) = login_with(&world, MemoryTokenStore::default());
+    let client = ServiceBuilder::new()
+        .layer(login.layer())
+        .service(world.clone());
+    assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
+    let (one, two) = tokio::join!(
+        send(&client, get("/a/write")),
+        send(&client, get("/a/admin"))
+    );
+    assert_eq!((one.0, two.0), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(person.logins(), 2, "one login for both GAREs");
+    assert_eq!(person.asked(1), ["a:admin", "a:read", "a:write", "b:x"]);
+}
