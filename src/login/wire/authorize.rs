@@ -53,9 +53,10 @@ pub enum RefreshTokens {
     /// Globus Auth's way: `access_type=offline` in the authorize URL.
     GlobusAccessType,
     /// The OpenID Connect way: a scope added to those asked for, usually
-    /// `offline_access` (OpenID Connect Core §11). Such servers may give a
-    /// refresh token only when the user is asked to consent
-    /// (`prompt=consent`).
+    /// `offline_access` (OpenID Connect Core §11). Such servers give a
+    /// refresh token only when the user is asked to consent, so `consent`
+    /// is added to the `prompt` (`prompt=consent`, or `login consent` when
+    /// the GARE asks for a fresh login).
     Scope(String),
 }
 
@@ -63,6 +64,24 @@ impl RefreshTokens {
     /// [`Scope`](Self::Scope)`("offline_access")`, as OpenID Connect servers expect.
     pub fn offline_access() -> Self {
         RefreshTokens::Scope("offline_access".to_owned())
+    }
+}
+
+/// `prompt` with `consent` in it: OpenID Connect Core §11 has a server
+/// grant `offline_access` only when the user is asked to consent
+/// (node-oidc-provider drops the scope otherwise). `none` (no page at all)
+/// is left as it is: it cannot be combined with another value.
+fn with_consent(prompt: Option<String>) -> Option<String> {
+    match prompt {
+        None => Some("consent".to_owned()),
+        Some(prompt)
+            if prompt
+                .split(' ')
+                .any(|value| value == "consent" || value == "none") =>
+        {
+            Some(prompt)
+        }
+        Some(prompt) => Some(format!("{prompt} consent")),
     }
 }
 
@@ -137,6 +156,10 @@ impl AuthorizeRequest {
                 .has_session_requirements()
                 .then(|| "login".to_owned())
         });
+        let prompt = match refresh_tokens {
+            RefreshTokens::Scope(_) => with_consent(prompt),
+            RefreshTokens::No | RefreshTokens::GlobusAccessType => prompt,
+        };
         add("prompt", prompt);
         // Step-up challenges (RFC 9470) and claims challenges carry these
         // (a body GARE may carry them in its extra fields too).
@@ -286,13 +309,56 @@ mod tests {
             Some("openid files:read offline_access")
         );
         assert_eq!(request.param("access_type"), None);
-        assert_eq!(names(&request), STANDARD_PARAMS);
+        let mut expected = STANDARD_PARAMS.to_vec();
+        expected.push("prompt");
+        assert_eq!(names(&request), expected);
         // Already asked for: not twice.
         let request = build("offline_access openid", &RefreshTokens::offline_access());
         assert_eq!(request.param("scope"), Some("offline_access openid"));
         // Bracketed dependencies survive the merge.
         let request = build("t:all[*d]", &RefreshTokens::Scope("x".into()));
         assert_eq!(request.param("scope"), Some("t:all[*d] x"));
+    }
+
+    fn with_prompt(prompt: Option<&str>, refresh_tokens: &RefreshTokens) -> Option<String> {
+        let params = AuthorizationParameters {
+            prompt: prompt.map(str::to_owned),
+            ..Default::default()
+        };
+        let gare = Gare::new("ConsentRequired", params);
+        let (request, _) = AuthorizeRequest::build(
+            "https://a/authorize",
+            "client",
+            "http://localhost:1",
+            "openid",
+            &gare,
+            refresh_tokens,
+        )
+        .unwrap();
+        request.param("prompt").map(str::to_owned)
+    }
+
+    #[test]
+    fn an_openid_server_is_asked_to_show_consent_for_offline_access() {
+        let offline = RefreshTokens::offline_access();
+        assert_eq!(with_prompt(None, &offline).as_deref(), Some("consent"));
+        assert_eq!(
+            with_prompt(Some("login"), &offline).as_deref(),
+            Some("login consent")
+        );
+        assert_eq!(
+            with_prompt(Some("consent"), &offline).as_deref(),
+            Some("consent")
+        );
+        assert_eq!(with_prompt(Some("none"), &offline).as_deref(), Some("none"));
+        // Globus is asked with access_type, and its prompt is left alone.
+        for refresh_tokens in [RefreshTokens::No, RefreshTokens::GlobusAccessType] {
+            assert_eq!(with_prompt(None, &refresh_tokens), None);
+            assert_eq!(
+                with_prompt(Some("login"), &refresh_tokens).as_deref(),
+                Some("login")
+            );
+        }
     }
 
     #[test]

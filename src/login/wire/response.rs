@@ -186,14 +186,20 @@ fn one_token(
     let expires_at = doc
         .get("expires_in")
         .and_then(|value| expires_at(value, now));
-    let token = Token::new(
+    let mut token = Token::new(
         resource_server.unwrap_or_default(),
         access_token.as_str(),
         scope,
         expires_at,
     );
-    // The Token type does not hold these yet (see `src/login/tokens/`).
-    let _ = (refresh_token, identity);
+    if let Some(refresh_token) = refresh_token {
+        token = token.with_refresh_token(refresh_token);
+    }
+    // Globus's ID token names the identity every token of the login acts for.
+    token.identity_id = identity.map(str::to_owned);
+    if let Some(token_type) = token_type {
+        token.token_type = token_type.to_owned();
+    }
     Ok(token)
 }
 
@@ -468,6 +474,46 @@ mod tests {
         let two_days = Some(now() + Duration::from_secs(172800));
         assert!(response.tokens.iter().all(|t| t.expires_at == two_days));
         assert_eq!(response.id_token_subject, None);
+    }
+
+    #[test]
+    fn refresh_tokens_identity_and_token_type_are_carried_into_each_token() {
+        let identity = "b0c0a0d0-0000-4000-8000-00000000a11c";
+        let response = parse(
+            200,
+            &json!({
+                "access_token": "auth-token", "refresh_token": "auth-refresh",
+                "resource_server": "auth.globus.org", "token_type": "bearer",
+                "id_token": jwt(&json!({"sub": identity})),
+                "other_tokens": [
+                    {"access_token": "transfer-token", "refresh_token": "transfer-refresh",
+                     "resource_server": "transfer.api.globus.org", "token_type": "Bearer"},
+                    {"access_token": "groups-token", "refresh_token": "",
+                     "resource_server": "groups.api.globus.org"}
+                ]
+            }),
+        )
+        .unwrap();
+        let refresh: Vec<_> = response.tokens.iter().map(Token::refresh_token).collect();
+        assert_eq!(
+            refresh,
+            [Some("auth-refresh"), Some("transfer-refresh"), None]
+        );
+        assert!(response
+            .tokens
+            .iter()
+            .all(|t| t.identity_id.as_deref() == Some(identity)));
+        let kinds: Vec<_> = response
+            .tokens
+            .iter()
+            .map(|t| t.token_type.as_str())
+            .collect();
+        assert_eq!(kinds, ["bearer", "Bearer", "Bearer"]);
+        // Without an ID token, no identity is claimed.
+        let bare = one(json!({"access_token": "a", "refresh_token": "r"}));
+        assert_eq!(bare.identity_id, None);
+        assert_eq!(bare.refresh_token(), Some("r"));
+        assert!(!format!("{bare:?}").contains("\"r\""));
     }
 
     #[test]
