@@ -84,6 +84,7 @@ pub use origin::Origin;
 pub use outcome::{ReauthError, RedriveOutcome};
 pub(crate) use reauth::BoxError;
 pub use reauth::{ReauthContext, Reauthenticator};
+#[cfg(feature = "login")]
 pub(crate) use redriver::SentAuthorization;
 pub use replay::{CloneBodyFn, ReplayPolicy, Replayable, ReplayableBodies};
 pub use replay_body::{ReplayBody, DEFAULT_REPLAY_CAP};
