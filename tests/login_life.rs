@@ -56,6 +56,8 @@ struct State {
     revoked: Vec<String>,
     authorize_scopes: Vec<String>,
     api_calls: usize,
+    /// GAREs leave out the scope they need (as Flows leaves out a flow's own).
+    gares_miss_scope: bool,
 }
 
 #[derive(Clone)]
@@ -229,7 +231,12 @@ impl World {
             return respond(StatusCode::FORBIDDEN, json!({"code": "FORBIDDEN"}), None);
         }
         if !issued.scopes.contains(&needed) {
-            let gare = json!({"code": "ConsentRequired", "authorization_parameters": {"required_scopes": [needed]}});
+            let required = if state.gares_miss_scope {
+                json!([])
+            } else {
+                json!([needed])
+            };
+            let gare = json!({"code": "ConsentRequired", "authorization_parameters": {"required_scopes": required}});
             return respond(StatusCode::FORBIDDEN, gare, None);
         }
         respond(
@@ -831,4 +838,47 @@ async fn two_gares_for_one_resource_server_at_once_are_one_login() {
     assert_eq!((one.0, two.0), (StatusCode::OK, StatusCode::OK));
     assert_eq!(person.logins(), 2, "one login for both GAREs");
     assert_eq!(person.asked(1), ["a:admin", "a:read", "a:write", "b:x"]);
+}
+
+#[tokio::test]
+async fn a_hook_adds_the_scope_a_gare_left_out_before_the_login() {
+    for amend in [false, true] {
+        let world = World::new();
+        world.state().gares_miss_scope = true;
+        let person = Person {
+            world: world.clone(),
+            seen: Arc::default(),
+        };
+        let mut builder = Login::builder("client")
+            .auth_base_url(AUTH)
+            .resource_servers(resource_servers())
+            .scope_requirements("a", ["a:read"])
+            .prompt(person.clone());
+        if amend {
+            builder = builder.amend_gare(|cx, gare| {
+                if cx.uri().path() == "/a/write" {
+                    let scopes = gare
+                        .authorization_parameters
+                        .required_scopes
+                        .get_or_insert_with(Vec::new);
+                    scopes.push("a:write".into());
+                }
+            });
+        }
+        let login = builder.build(world.clone()).unwrap();
+        let client = ServiceBuilder::new()
+            .layer(login.layer())
+            .service(world.clone());
+        assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
+        let (status, outcome) = send(&client, get("/a/write")).await;
+        if amend {
+            assert_eq!(status, StatusCode::OK);
+            assert!(matches!(outcome, Some(RedriveOutcome::Redriven)));
+            assert_eq!(person.asked(1), ["a:read", "a:write"]);
+            assert_eq!(login.scope_requirements("a"), ["a:read", "a:write"]);
+        } else {
+            // Without the hook the login cannot know: the retry is refused again.
+            assert_eq!(status, StatusCode::FORBIDDEN);
+        }
+    }
 }

@@ -41,6 +41,18 @@ struct Held {
     credentials: Credentials,
 }
 
+/// A function that may change a GARE before any login, seeing the request.
+#[derive(Clone)]
+pub(crate) struct AmendGare(pub(crate) Arc<AmendFn>);
+
+type AmendFn = dyn Fn(&ReauthContext, &mut Gare) + Send + Sync;
+
+impl fmt::Debug for AmendGare {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AmendGare(..)")
+    }
+}
+
 /// Whose turn it is to refresh or log in, for one user and resource server.
 type Turn = Arc<tokio::sync::Mutex<()>>;
 
@@ -71,6 +83,8 @@ pub(crate) struct Inner<C, P, T> {
     pub(crate) refresh_margin: Duration,
     pub(crate) grant: Grant,
     pub(crate) allow_identity_change: bool,
+    /// Changes a GARE before any login (see `LoginBuilder::amend_gare`).
+    pub(crate) amend_gare: Option<AmendGare>,
     /// Tokens by user, then resource server: what the attaching layer reads.
     held: RwLock<HashMap<Option<User>, HashMap<String, Held>>>,
     /// One refresh or login at a time per user and resource server.
@@ -180,6 +194,7 @@ impl<C, P, T> Inner<C, P, T> {
             refresh_margin,
             grant,
             allow_identity_change,
+            amend_gare: None,
             held: RwLock::new(HashMap::new()),
             getting: Mutex::new(HashMap::new()),
             prompting: tokio::sync::Mutex::new(()),
@@ -692,7 +707,12 @@ where
 {
     type Error = LoginError;
 
-    async fn reauthenticate(&self, cx: ReauthContext) -> Result<Credentials, LoginError> {
+    async fn reauthenticate(&self, mut cx: ReauthContext) -> Result<Credentials, LoginError> {
+        if let Some(amend) = &self.inner.amend_gare {
+            let mut gare = cx.gare().clone();
+            (amend.0)(&cx, &mut gare);
+            cx.gare = gare;
+        }
         let resource_server = self.resource_server_for(cx.uri());
         let need = if cx.is_token_rejected() {
             Need::NotThis(&cx)
@@ -718,6 +738,7 @@ impl<C, P: fmt::Debug, T: fmt::Debug> fmt::Debug for Login<C, P, T> {
             .field("base_scopes", &inner.base_scopes)
             .field("requirements", &*lock(&inner.requirements))
             .field("grant", &inner.grant)
+            .field("amend_gare", &inner.amend_gare.is_some())
             .field("prompt", &inner.prompt)
             .field("store", &inner.store)
             .finish_non_exhaustive()

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use http::Uri;
 
-use super::app::{Grant, Inner};
+use super::app::{AmendGare, Grant, Inner};
+use crate::gare::Gare;
+use crate::redrive::ReauthContext;
 use super::environment::{self, UnknownEnvironment};
 use super::wire::{RefreshTokens, TokenEndpoint};
 use super::{
@@ -32,6 +34,8 @@ struct Settings {
     client_secret: Option<Secret>,
     auth_base_url: Option<String>,
     redirect_uri: Option<String>,
+    token_url: Option<String>,
+    authorize_url: Option<String>,
     revoke_url: Option<String>,
     scopes: Vec<String>,
     requirements: BTreeMap<String, Vec<String>>,
@@ -40,6 +44,7 @@ struct Settings {
     refresh_margin: Duration,
     grant: Grant,
     allow_identity_change: bool,
+    amend_gare: Option<AmendGare>,
     token_timeout: Option<Duration>,
 }
 
@@ -113,6 +118,8 @@ impl Login<(), CommandLinePrompt, MemoryTokenStore> {
                 client_secret: None,
                 auth_base_url: None,
                 redirect_uri: None,
+                token_url: None,
+                authorize_url: None,
                 revoke_url: None,
                 scopes: Vec::new(),
                 requirements: BTreeMap::new(),
@@ -121,6 +128,7 @@ impl Login<(), CommandLinePrompt, MemoryTokenStore> {
                 refresh_margin: DEFAULT_REFRESH_MARGIN,
                 grant: Grant::AuthorizationCode,
                 allow_identity_change: false,
+                amend_gare: None,
                 token_timeout: None,
             },
         }
@@ -222,6 +230,55 @@ impl<P, T> LoginBuilder<P, T> {
         self
     }
 
+    /// A function that sees each GARE, and the request it came on, before
+    /// any login, and may change it: some services send GAREs that miss a
+    /// scope the login needs (Globus Flows leaves out the flow's own scope),
+    /// and the user would log in twice. The changed GARE is what the login
+    /// asks for and what the scope requirements keep.
+    ///
+    /// ```
+    /// use tower_gare::login::Login;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let login = Login::builder("client-id")
+    ///     .auth_base_url("https://auth.globus.org")
+    ///     .amend_gare(|cx, gare| {
+    ///         if cx.uri().path().ends_with("/run") {
+    ///             let scopes = gare.authorization_parameters.required_scopes.get_or_insert_with(Vec::new);
+    ///             scopes.push("https://auth.globus.org/scopes/FLOW_ID/flow_FLOW_ID_user".into());
+    ///         }
+    ///     })
+    ///     .build(())?;
+    /// assert!(format!("{login:?}").contains("amend_gare: true"));
+    /// # Ok(()) }
+    /// ```
+    pub fn amend_gare<F>(mut self, amend: F) -> Self
+    where
+        F: Fn(&ReauthContext, &mut Gare) + Send + Sync + 'static,
+    {
+        self.settings.amend_gare = Some(AmendGare(std::sync::Arc::new(amend)));
+        self
+    }
+
+    /// The token endpoint (default `<auth>/v2/oauth2/token`, Globus Auth's
+    /// path): set it for an OAuth2 server that keeps it elsewhere (an
+    /// OpenID Connect server's `token_endpoint`, such as `<issuer>/token`).
+    /// Codes are exchanged, tokens refreshed and client credentials granted
+    /// there.
+    pub fn token_url(mut self, url: impl Into<String>) -> Self {
+        self.settings.token_url = Some(url.into());
+        self
+    }
+
+    /// The authorization endpoint a person is sent to (default
+    /// `<auth>/v2/oauth2/authorize`, Globus Auth's path): set it for an
+    /// OAuth2 server that keeps it elsewhere (an OpenID Connect server's
+    /// `authorization_endpoint`, such as `<issuer>/auth`).
+    pub fn authorize_url(mut self, url: impl Into<String>) -> Self {
+        self.settings.authorize_url = Some(url.into());
+        self
+    }
+
     /// The token revocation endpoint (default `<auth>/v2/oauth2/token/revoke`).
     pub fn revoke_url(mut self, url: impl Into<String>) -> Self {
         self.settings.revoke_url = Some(url.into());
@@ -276,7 +333,20 @@ impl<P, T> LoginBuilder<P, T> {
                     source,
                 })
         };
-        let token_url = parse(format!("{base}v2/oauth2/token"))?;
+        // A URL set on its own is named in the error as set.
+        let token_url = match settings.token_url {
+            Some(url) => url
+                .parse::<Uri>()
+                .map_err(|source| LoginConfigError::InvalidAuthUrl { url, source })?,
+            None => parse(format!("{base}v2/oauth2/token"))?,
+        };
+        let authorize_url = match settings.authorize_url {
+            Some(url) => match url.parse::<Uri>() {
+                Ok(_) => url,
+                Err(source) => return Err(LoginConfigError::InvalidAuthUrl { url, source }),
+            },
+            None => format!("{base}v2/oauth2/authorize"),
+        };
         let revoke_url = parse(
             settings
                 .revoke_url
@@ -309,7 +379,7 @@ impl<P, T> LoginBuilder<P, T> {
             self.prompt,
             self.store,
             endpoint,
-            format!("{base}v2/oauth2/authorize"),
+            authorize_url,
             redirect_uri,
             settings.scopes,
             settings.requirements,
@@ -321,6 +391,8 @@ impl<P, T> LoginBuilder<P, T> {
             settings.grant,
             settings.allow_identity_change,
         );
+        let mut inner = inner;
+        inner.amend_gare = settings.amend_gare;
         Ok(Login {
             inner: std::sync::Arc::new(inner),
         })
