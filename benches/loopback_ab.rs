@@ -4,50 +4,35 @@
 //!
 //! Run: `cargo bench --bench loopback_ab`. Target: layered within 2% of bare.
 
-use std::convert::Infallible;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Empty, Full};
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use tower::{Layer, ServiceExt};
 use tower_gare::redrive::{Credentials, GareRedriveLayer, ReauthContext};
+
+#[path = "../examples/common/mod.rs"]
+mod common;
+use common::{bearer, reply, serve};
 
 const GARE: &str =
     r#"{"code": "ConsentRequired", "authorization_parameters": {"required_scopes": ["s"]}}"#;
 
+/// `/protected` answers a consent GARE unless the request carries `Bearer t`;
+/// every other path answers 200.
 async fn server() -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let service =
-                    hyper::service::service_fn(|req: Request<hyper::body::Incoming>| async move {
-                        let ok = req.uri().path() != "/protected"
-                            || req
-                                .headers()
-                                .get("authorization")
-                                .is_some_and(|v| v == "Bearer t");
-                        let mut response = Response::new(Full::new(Bytes::from_static(if ok {
-                            b"{\"DATA\": []}"
-                        } else {
-                            GARE.as_bytes()
-                        })));
-                        if !ok {
-                            *response.status_mut() = StatusCode::FORBIDDEN;
-                        }
-                        Ok::<_, Infallible>(response)
-                    });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
+    serve(|req: Request<hyper::body::Incoming>| async move {
+        let ok = req.uri().path() != "/protected" || bearer(&req).as_deref() == Some("t");
+        if ok {
+            reply(StatusCode::OK, "{\"DATA\": []}")
+        } else {
+            reply(StatusCode::FORBIDDEN, GARE)
         }
-    });
-    addr
+    })
+    .await
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {

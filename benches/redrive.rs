@@ -24,13 +24,16 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use futures_util::FutureExt;
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use tower::{Layer, Service, ServiceExt};
 use tower_gare::redrive::{Credentials, GareRedriveLayer, ReauthContext};
 
-#[path = "../tests/common/ok200.rs"]
+#[path = "../examples/common/mod.rs"]
+mod common;
+use common::{reply, serve};
+#[path = "../tests/support/ok200.rs"]
 mod ok200;
 use ok200::Ok200;
 
@@ -149,38 +152,15 @@ fn redrive(c: &mut Criterion) {
     group.finish();
 }
 
-/// A hyper server on 127.0.0.1: `/` answers 200; `/protected` answers a
-/// consent GARE unless the request carries `Bearer t`.
-async fn loopback_server() -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(|_req| async {
-                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
-                        b"{\"DATA\": []}",
-                    ))))
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    addr
-}
-
 fn loopback(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let addr = runtime.block_on(loopback_server());
+    let addr = runtime.block_on(serve(|_req| async {
+        reply(StatusCode::OK, "{\"DATA\": []}")
+    }));
     let uri: http::Uri = format!("http://{addr}/v0.10/endpoint_search")
         .parse()
         .unwrap();

@@ -5,24 +5,31 @@
 //! One test binary of its own, and one test function, so that nothing else
 //! allocates while it counts.
 
+#[path = "../examples/common/mod.rs"]
 mod common;
+#[path = "support/counting.rs"]
+mod counting;
+#[path = "support/ok200.rs"]
+mod ok200;
 
 use std::sync::atomic::Ordering;
 use std::task::Context;
-use std::time::Duration;
 
 use bytes::Bytes;
-use common::ok200::Ok200;
-use common::server::{client, serve, sha256, ServerBody};
-use common::{Recorder, TOKEN};
+use common::serve;
 use futures_util::FutureExt;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty, StreamBody};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use ok200::Ok200;
+use sha2::{Digest, Sha256};
 use tower::{Layer, Service, ServiceExt};
 use tower_gare::redrive::{GareRedriveLayer, RedriveOutcome};
+use tower_gare::testing::RecordingReauthenticator;
 
 #[global_allocator]
-static GLOBAL: common::counting::Counting = common::counting::Counting;
+static GLOBAL: counting::Counting = counting::Counting;
 
 /// Allocations made by `rounds` calls of `service`, after one warm-up call.
 fn allocations_of<S>(mut service: S, rounds: usize) -> usize
@@ -38,11 +45,11 @@ where
         drop(response.expect("ready at once").unwrap());
     };
     once(&mut service);
-    let before = common::counting::ALLOCATIONS.load(Ordering::SeqCst);
+    let before = counting::ALLOCATIONS.load(Ordering::SeqCst);
     for _ in 0..rounds {
         once(&mut service);
     }
-    common::counting::ALLOCATIONS.load(Ordering::SeqCst) - before
+    counting::ALLOCATIONS.load(Ordering::SeqCst) - before
 }
 
 static CHUNK: [u8; 64 * 1024] = [b'x'; 64 * 1024];
@@ -51,8 +58,8 @@ const BIG: usize = 50 * 1024 * 1024;
 #[test]
 fn allocation_and_memory() {
     // 1. The pass-through path allocates nothing beyond the bare service.
-    let recorder = Recorder::default();
-    let layer = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO));
+    let reauth = RecordingReauthenticator::returning("never-needed");
+    let layer = GareRedriveLayer::new(reauth.clone());
     let bare = allocations_of(Ok200, 1000);
     let layered = allocations_of(layer.layer(Ok200), 1000);
     assert_eq!(
@@ -71,8 +78,7 @@ fn allocation_and_memory() {
             let frames = (0..BIG / CHUNK.len()).map(|_| {
                 Ok::<_, std::io::Error>(http_body::Frame::data(Bytes::from_static(&CHUNK)))
             });
-            let body: ServerBody = StreamBody::new(futures_util::stream::iter(frames)).boxed();
-            let mut response = Response::new(body);
+            let mut response = Response::new(StreamBody::new(futures_util::stream::iter(frames)));
             *response.status_mut() = StatusCode::FORBIDDEN;
             if declared {
                 response
@@ -82,10 +88,11 @@ fn allocation_and_memory() {
             response
         })
         .await;
-        let service = layer.layer(client::<Empty<Bytes>>());
-        let expected = sha256(&CHUNK.repeat(BIG / CHUNK.len()));
+        let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+        let service = layer.layer(client);
+        let expected = Sha256::digest(CHUNK.repeat(BIG / CHUNK.len()));
         for path in ["/chunked", "/declared"] {
-            let baseline = common::counting::start_peak();
+            let baseline = counting::start_peak();
             let response = service
                 .clone()
                 .oneshot(
@@ -97,24 +104,21 @@ fn allocation_and_memory() {
                 .unwrap();
             assert_eq!(response.status(), StatusCode::FORBIDDEN);
             assert!(matches!(
-                response.extensions().get(),
+                RedriveOutcome::of(&response),
                 Some(RedriveOutcome::BodyOverCap)
             ));
-            let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+            let mut hasher = Sha256::new();
             let mut body = response.into_body();
             let mut total = 0;
             while let Some(frame) = body.frame().await {
                 let data = frame.unwrap().into_data().unwrap();
                 total += data.len();
-                sha2::Digest::update(&mut hasher, &data);
+                hasher.update(&data);
             }
-            let digest: String = sha2::Digest::finalize(hasher)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
+            let digest = hasher.finalize();
             assert_eq!(total, BIG, "{path}");
             assert_eq!(digest, expected, "{path}");
-            let peak = common::counting::peak_above(baseline);
+            let peak = counting::peak_above(baseline);
             println!(
                 "{path}: peak memory above baseline while streaming 50 MiB: {} KiB",
                 peak / 1024
@@ -125,5 +129,5 @@ fn allocation_and_memory() {
             );
         }
     });
-    assert_eq!(recorder.count(), 0);
+    assert_eq!(reauth.calls(), 0);
 }

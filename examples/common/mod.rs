@@ -1,4 +1,9 @@
-//! A tiny HTTP server on 127.0.0.1 for the examples.
+//! A tiny HTTP server on 127.0.0.1, and the responses it sends: the one
+//! loopback server of the examples, the tests (`tests/all`, `tests/memory.rs`)
+//! and the benches, which include this file with `#[path]`.
+//!
+//! Each of those programs uses some of these helpers, none uses all: hence
+//! the `allow` (one file compiled into a dozen binaries, not a copy per binary).
 #![allow(dead_code)]
 
 use std::convert::Infallible;
@@ -12,11 +17,16 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
-/// Serves `handler` on a free port of 127.0.0.1 until the program exits.
-pub async fn serve<F, Fut>(handler: F) -> SocketAddr
+/// Serves `handler` on a free port of 127.0.0.1 until the runtime ends.
+///
+/// Any response body will do: [`reply`]'s `Full<Bytes>`, or a stream for a
+/// large or slow body.
+pub async fn serve<F, Fut, B>(handler: F) -> SocketAddr
 where
     F: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+    Fut: Future<Output = Response<B>> + Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -40,7 +50,8 @@ where
     addr
 }
 
-/// A response with `status` and a JSON or text body.
+/// A response with `status` and a JSON (or any) body, marked
+/// `application/json`.
 pub fn reply(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;

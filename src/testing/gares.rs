@@ -105,8 +105,8 @@ pub fn step_up_401(acr_values: &str, max_age: Option<u64>) -> Response<String> {
     response
 }
 
-/// A JSON response with `status`.
-pub fn json_response(status: StatusCode, body: String) -> Response<String> {
+/// A JSON response with `status` (the scripted service's answers).
+pub(crate) fn json_response(status: StatusCode, body: String) -> Response<String> {
     let mut response = Response::new(body);
     *response.status_mut() = status;
     response.headers_mut().insert(

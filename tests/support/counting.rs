@@ -1,7 +1,6 @@
 //! A global allocator that counts: allocations made, bytes live, the peak.
 //! Shared by `tests/memory.rs` and the benches (`#[path]`), each of which
 //! registers it as its `#[global_allocator]`.
-#![allow(dead_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};

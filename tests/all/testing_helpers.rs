@@ -1,6 +1,4 @@
 //! The `testing` helpers, proved by using them against the layer.
-#![cfg(feature = "testing")]
-
 use std::time::Duration;
 
 use http::{Request, StatusCode};
@@ -8,10 +6,6 @@ use tower::{Layer, ServiceExt};
 use tower_gare::gare::{self, Gare};
 use tower_gare::redrive::{GareRedriveLayer, RedriveOutcome};
 use tower_gare::testing::{gares, RecordingReauthenticator, ScriptedService};
-
-fn outcome<B>(response: &http::Response<B>) -> Option<&RedriveOutcome> {
-    response.extensions().get()
-}
 
 #[tokio::test]
 async fn a_gare_the_first_n_times_then_200() {
@@ -82,7 +76,7 @@ async fn a_failing_reauthenticator_and_scripted_sequences() {
         .oneshot(Request::new(String::new()))
         .await
         .unwrap();
-    match outcome(&response) {
+    match RedriveOutcome::of(&response) {
         Some(RedriveOutcome::ReauthFailed(error)) => {
             assert_eq!(error.inner().to_string(), "declined")
         }

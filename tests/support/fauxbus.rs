@@ -26,7 +26,7 @@ pub const TRANSFER_SCOPE: &str = "urn:globus:auth:scope:transfer.api.globus.org:
 pub type Http = Client<HttpConnector, Full<Bytes>>;
 
 pub fn http() -> Http {
-    Client::builder(hyper_util::rt::TokioExecutor::new()).build_http()
+    super::client()
 }
 
 pub struct Fauxbus {

@@ -1,20 +1,18 @@
 //! The engine as a reqwest-middleware, against a hyper server on 127.0.0.1.
-#![cfg(feature = "reqwest")]
-
-mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-use common::server::{respond, serve, sha256};
-use common::*;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tower_gare::gare::Gare;
 use tower_gare::redrive::{GareRedriveLayer, RedriveOutcome};
 use tower_gare::reqwest::GareRedriveMiddleware;
+use tower_gare::testing::RecordingReauthenticator;
+
+use crate::common::{reply, serve};
+use crate::support::*;
 
 async fn server(hits: Arc<AtomicUsize>) -> std::net::SocketAddr {
     serve(move |req: Request<Incoming>| {
@@ -23,12 +21,12 @@ async fn server(hits: Arc<AtomicUsize>) -> std::net::SocketAddr {
             let ok = authorized(&req, TOKEN);
             let body = req.into_body().collect().await.unwrap().to_bytes();
             if req_is_plain_403(&body) {
-                return respond(StatusCode::FORBIDDEN, "plain forbidden");
+                return reply(StatusCode::FORBIDDEN, "plain forbidden");
             }
             if ok {
-                respond(StatusCode::OK, sha256(&body))
+                reply(StatusCode::OK, sha256(&body))
             } else {
-                respond(StatusCode::FORBIDDEN, CONSENT_GARE)
+                reply(StatusCode::FORBIDDEN, CONSENT_GARE)
             }
         }
     })
@@ -43,11 +41,9 @@ fn req_is_plain_403(body: &[u8]) -> bool {
 async fn a_cloneable_body_is_redriven_and_remembered() {
     let hits = Arc::new(AtomicUsize::new(0));
     let addr = server(hits.clone()).await;
-    let recorder = Recorder::default();
+    let recorder = RecordingReauthenticator::returning(TOKEN);
     let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(GareRedriveMiddleware::new(
-            recorder.reauth(TOKEN, Duration::ZERO),
-        ))
+        .with(GareRedriveMiddleware::new(recorder.clone()))
         .build();
     let response = client
         .post(format!("http://{addr}/submit"))
@@ -71,7 +67,7 @@ async fn a_cloneable_body_is_redriven_and_remembered() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.extensions().get::<RedriveOutcome>().is_none());
-    assert_eq!(recorder.count(), 1);
+    assert_eq!(recorder.calls(), 1);
     assert_eq!(hits.load(Ordering::SeqCst), 3);
 }
 
@@ -79,11 +75,9 @@ async fn a_cloneable_body_is_redriven_and_remembered() {
 async fn a_streaming_body_is_sent_once_and_the_gare_attached() {
     let hits = Arc::new(AtomicUsize::new(0));
     let addr = server(hits.clone()).await;
-    let recorder = Recorder::default();
+    let recorder = RecordingReauthenticator::returning(TOKEN);
     let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(GareRedriveMiddleware::new(
-            recorder.reauth(TOKEN, Duration::ZERO),
-        ))
+        .with(GareRedriveMiddleware::new(recorder.clone()))
         .build();
     let stream = reqwest::Body::wrap(http_body_util::Full::new(bytes::Bytes::from("streamed")));
     let response = client
@@ -102,7 +96,7 @@ async fn a_streaming_body_is_sent_once_and_the_gare_attached() {
         "ConsentRequired"
     );
     assert_eq!(response.text().await.unwrap(), CONSENT_GARE);
-    assert_eq!(recorder.count(), 0);
+    assert_eq!(recorder.calls(), 0);
     assert_eq!(hits.load(Ordering::SeqCst), 1);
 }
 
@@ -110,11 +104,9 @@ async fn a_streaming_body_is_sent_once_and_the_gare_attached() {
 async fn a_403_that_is_not_a_gare_passes_through() {
     let hits = Arc::new(AtomicUsize::new(0));
     let addr = server(hits.clone()).await;
-    let recorder = Recorder::default();
+    let recorder = RecordingReauthenticator::returning(TOKEN);
     let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(GareRedriveMiddleware::new(
-            recorder.reauth(TOKEN, Duration::ZERO),
-        ))
+        .with(GareRedriveMiddleware::new(recorder.clone()))
         .build();
     let response = client
         .post(format!("http://{addr}/x"))
@@ -134,12 +126,9 @@ async fn a_403_that_is_not_a_gare_passes_through() {
 async fn a_layer_and_a_middleware_share_one_engine() {
     let hits = Arc::new(AtomicUsize::new(0));
     let addr = server(hits.clone()).await;
-    let recorder = Recorder::default();
-    let layer = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO));
-    let tower_client = tower::Layer::layer(
-        &layer,
-        common::server::client::<http_body_util::Full<bytes::Bytes>>(),
-    );
+    let recorder = RecordingReauthenticator::returning(TOKEN);
+    let layer = GareRedriveLayer::new(recorder.clone());
+    let tower_client = tower::Layer::layer(&layer, client::<http_body_util::Full<bytes::Bytes>>());
     let response = tower::ServiceExt::oneshot(
         tower_client,
         Request::get(format!("http://{addr}/a"))
@@ -158,14 +147,14 @@ async fn a_layer_and_a_middleware_share_one_engine() {
         response.extensions().get::<RedriveOutcome>().is_none(),
         "the tower login's token was used"
     );
-    assert_eq!(recorder.count(), 1);
+    assert_eq!(recorder.calls(), 1);
 }
 
 #[tokio::test]
 async fn a_gare_from_a_server_redirected_to_is_not_this_origins_to_log_in_for() {
-    let elsewhere = serve(|_req| async { respond(StatusCode::FORBIDDEN, CONSENT_GARE) }).await;
+    let elsewhere = serve(|_req| async { reply(StatusCode::FORBIDDEN, CONSENT_GARE) }).await;
     let origin = serve(move |_req| async move {
-        let mut response = respond(StatusCode::FOUND, "");
+        let mut response = reply(StatusCode::FOUND, "");
         response.headers_mut().insert(
             "location",
             format!("http://{elsewhere}/moved").parse().unwrap(),
@@ -173,11 +162,9 @@ async fn a_gare_from_a_server_redirected_to_is_not_this_origins_to_log_in_for() 
         response
     })
     .await;
-    let recorder = Recorder::default();
+    let recorder = RecordingReauthenticator::returning(TOKEN);
     let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(GareRedriveMiddleware::new(
-            recorder.reauth(TOKEN, Duration::ZERO),
-        ))
+        .with(GareRedriveMiddleware::new(recorder.clone()))
         .build();
     let response = client
         .get(format!("http://{origin}/start"))
@@ -185,10 +172,17 @@ async fn a_gare_from_a_server_redirected_to_is_not_this_origins_to_log_in_for() 
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert!(response.extensions().get::<RedriveOutcome>().is_none());
+    assert!(matches!(
+        response.extensions().get(),
+        Some(RedriveOutcome::OtherOrigin)
+    ));
+    assert_eq!(
+        response.extensions().get::<Gare>().unwrap().code,
+        "ConsentRequired"
+    );
     assert_eq!(response.text().await.unwrap(), CONSENT_GARE);
     assert_eq!(
-        recorder.count(),
+        recorder.calls(),
         0,
         "no login for another origin's requirements"
     );

@@ -9,7 +9,9 @@ use http::HeaderMap;
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, StreamBody};
 use tokio::sync::mpsc;
-use tower_gare::redrive::{ReplayBody, Replayable};
+use tower_gare::redrive::{ReplayBody, Replayable, DEFAULT_REPLAY_CAP};
+
+const CAP: usize = DEFAULT_REPLAY_CAP;
 
 /// A body fed by hand through a channel.
 struct Fed(mpsc::UnboundedReceiver<Result<Frame<Bytes>, std::io::Error>>);
@@ -48,7 +50,7 @@ where
 async fn a_replay_after_a_partial_send_sends_what_was_read_then_the_rest() {
     let (tx, body) = fed();
     let mut first = ReplayBody::new(body);
-    let replay = first.replay_handle().unwrap();
+    let replay = first.replay_handle(CAP).unwrap();
     tx.send(data("one ")).unwrap();
     tx.send(data("two ")).unwrap();
     assert_eq!(next_data(&mut first).await.unwrap(), "one ");
@@ -66,7 +68,7 @@ async fn a_replay_after_a_partial_send_sends_what_was_read_then_the_rest() {
 async fn once_the_replay_starts_the_original_is_superseded() {
     let (tx, body) = fed();
     let mut first = ReplayBody::new(body);
-    let mut replay = first.replay_handle().unwrap();
+    let mut replay = first.replay_handle(CAP).unwrap();
     tx.send(data("a")).unwrap();
     assert_eq!(next_data(&mut first).await.unwrap(), "a");
     // The replay catches up from the recording, then reads the stream itself.
@@ -87,7 +89,7 @@ async fn trailers_are_replayed() {
     trailers.insert("x-checksum", "abc".parse().unwrap());
     let frames = vec![data("x"), Ok(Frame::trailers(trailers.clone()))];
     let first = ReplayBody::new(StreamBody::new(futures_util::stream::iter(frames)));
-    let replay = first.replay_handle().unwrap();
+    let replay = first.replay_handle(CAP).unwrap();
     let collected = first.collect().await.unwrap();
     assert_eq!(collected.trailers(), Some(&trailers));
     let collected = replay.collect().await.unwrap();
@@ -98,8 +100,8 @@ async fn trailers_are_replayed() {
 #[tokio::test]
 async fn a_body_over_the_cap_is_not_replayable_and_its_recording_is_freed() {
     let (tx, body) = fed();
-    let mut first = ReplayBody::with_cap(body, 5);
-    let replay = first.replay_handle().unwrap();
+    let mut first = ReplayBody::new(body);
+    let replay = first.replay_handle(5).unwrap();
     tx.send(data("1234")).unwrap();
     assert_eq!(next_data(&mut first).await.unwrap(), "1234");
     assert!(replay.can_replay());
@@ -110,7 +112,7 @@ async fn a_body_over_the_cap_is_not_replayable_and_its_recording_is_freed() {
         "the first copy streams on"
     );
     assert!(!replay.can_replay());
-    assert!(first.replay_handle().is_none());
+    assert!(first.replay_handle(5).is_none());
     // Polled anyway, the stale copy fails rather than sending a partial body.
     let mut replay = replay;
     assert!(replay.frame().await.unwrap().is_err());
@@ -119,30 +121,37 @@ async fn a_body_over_the_cap_is_not_replayable_and_its_recording_is_freed() {
 #[tokio::test]
 async fn a_body_known_to_be_over_the_cap_is_never_recorded() {
     let body = http_body_util::Full::new(Bytes::from(vec![0u8; 100]));
-    let first = ReplayBody::with_cap(body, 10);
+    let first = ReplayBody::new(body);
+    assert!(first.replay_handle(10).is_none());
     assert!(!first.can_replay());
-    assert!(first.replay_handle().is_none());
     assert_eq!(first.size_hint().exact(), Some(100));
     assert_eq!(first.collect().await.unwrap().to_bytes().len(), 100);
 }
 
 #[tokio::test]
-async fn the_layer_cap_can_raise_the_default_but_not_an_explicit_cap() {
+async fn the_cap_is_the_one_the_handle_is_taken_with_and_the_smallest_stands() {
     let big = || http_body_util::Full::new(Bytes::from(vec![1u8; 100 * 1024]));
-    let mut body = ReplayBody::new(big());
-    assert!(!body.can_replay(), "over the 64 KiB default");
-    body.set_replay_cap(1024 * 1024);
-    assert!(body.can_replay(), "the layer allows 1 MiB");
-    let mut body = ReplayBody::with_cap(big(), 1024);
-    body.set_replay_cap(1024 * 1024);
-    assert!(!body.can_replay(), "the body's own cap stands");
+    let body = ReplayBody::new(big());
+    assert!(body.can_replay(), "no cap until a handle is taken");
+    assert!(
+        body.replay_handle(CAP).is_none(),
+        "100 KiB is over the 64 KiB default"
+    );
+    let body = ReplayBody::new(big());
+    let handle = body.replay_handle(1024 * 1024).unwrap();
+    assert!(handle.can_replay(), "a 1 MiB cap holds it");
+    assert!(
+        body.replay_handle(1024).is_none(),
+        "a later, smaller cap applies to the one recording"
+    );
+    assert!(!handle.can_replay());
 }
 
 #[tokio::test]
 async fn a_stream_error_is_passed_on_and_ends_replayability() {
     let (tx, body) = fed();
     let mut first = ReplayBody::new(body);
-    let replay = first.replay_handle().unwrap();
+    let replay = first.replay_handle(CAP).unwrap();
     tx.send(data("a")).unwrap();
     tx.send(Err(std::io::Error::other("disk gone"))).unwrap();
     assert_eq!(next_data(&mut first).await.unwrap(), "a");

@@ -1,14 +1,10 @@
 //! `WWW-Authenticate` challenges: parsing, normalization, and the layer
 //! redriving a step-up challenge from a real server.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
-use common::server::{respond, serve};
-use common::*;
 use http::{HeaderMap, HeaderValue, Request, StatusCode};
 use http_body_util::Empty;
 use proptest::prelude::*;
@@ -16,7 +12,11 @@ use serde_json::json;
 use tower::{Layer, ServiceExt};
 use tower_gare::challenge::{self, parse};
 use tower_gare::gare::Gare;
-use tower_gare::redrive::{Credentials, GareRedriveLayer, ReauthContext, RedriveOutcome};
+use tower_gare::redrive::{GareRedriveLayer, RedriveOutcome};
+use tower_gare::testing::RecordingReauthenticator;
+
+use crate::common::{reply, serve};
+use crate::support::*;
 
 fn one(value: &'static str) -> Option<Gare> {
     let mut headers = HeaderMap::new();
@@ -187,9 +187,9 @@ async fn a_step_up_challenge_from_a_real_server_is_redriven() {
         let stepped_up = authorized(&req, "acr-token");
         async move {
             if stepped_up {
-                return respond(StatusCode::OK, "secret report");
+                return reply(StatusCode::OK, "secret report");
             }
-            let mut response = respond(StatusCode::UNAUTHORIZED, "");
+            let mut response = reply(StatusCode::UNAUTHORIZED, "");
             response.headers_mut().insert(
                 "www-authenticate",
                 HeaderValue::from_static(r#"Bearer error="insufficient_user_authentication", error_description="MFA needed", acr_values="urn:mfa", max_age=0"#),
@@ -198,14 +198,9 @@ async fn a_step_up_challenge_from_a_real_server_is_redriven() {
         }
     })
     .await;
-    let seen: Arc<Mutex<Option<ReauthContext>>> = Arc::default();
-    let record = seen.clone();
-    let layer = GareRedriveLayer::new(move |cx: ReauthContext| {
-        *record.lock().unwrap() = Some(cx);
-        async { Credentials::bearer("acr-token") }
-    });
-    let client = layer.layer(common::server::client::<Empty<Bytes>>());
-    let response = client
+    let reauth = RecordingReauthenticator::returning("acr-token");
+    let service = GareRedriveLayer::new(reauth.clone()).layer(client::<Empty<Bytes>>());
+    let response = service
         .oneshot(
             Request::get(format!("http://{addr}/report"))
                 .body(Empty::new())
@@ -220,7 +215,7 @@ async fn a_step_up_challenge_from_a_real_server_is_redriven() {
     ));
     assert_eq!(body_bytes(response.into_body()).await, "secret report");
     assert_eq!(hits.load(Ordering::SeqCst), 2);
-    let cx = seen.lock().unwrap().clone().unwrap();
+    let cx = &reauth.contexts()[0];
     assert_eq!(cx.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(cx.gare().acr_values(), Some("urn:mfa"));
     assert_eq!(cx.gare().max_age(), Some(0));
@@ -236,9 +231,9 @@ async fn body_and_header_are_merged_and_header_challenges_can_be_turned_off() {
         let ok = authorized(&req, TOKEN);
         async move {
             if ok {
-                return respond(StatusCode::OK, "ok");
+                return reply(StatusCode::OK, "ok");
             }
-            let mut response = respond(
+            let mut response = reply(
                 StatusCode::FORBIDDEN,
                 r#"{"code": "ConsentRequired", "authorization_parameters": {"required_scopes": ["a"]}}"#,
             );
@@ -250,15 +245,9 @@ async fn body_and_header_are_merged_and_header_challenges_can_be_turned_off() {
         }
     })
     .await;
-    let seen: Arc<Mutex<Vec<Gare>>> = Arc::default();
-    let record = seen.clone();
-    let reauth = move |cx: ReauthContext| {
-        record.lock().unwrap().push(cx.gare().clone());
-        async { Credentials::bearer(TOKEN) }
-    };
-    let client =
-        GareRedriveLayer::new(reauth.clone()).layer(common::server::client::<Empty<Bytes>>());
-    let response = client
+    let reauth = RecordingReauthenticator::returning(TOKEN);
+    let service = GareRedriveLayer::new(reauth.clone()).layer(client::<Empty<Bytes>>());
+    let response = service
         .oneshot(
             Request::get(format!("http://{addr}/"))
                 .body(Empty::new())
@@ -267,14 +256,14 @@ async fn body_and_header_are_merged_and_header_challenges_can_be_turned_off() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let merged = seen.lock().unwrap()[0].clone();
+    let merged = reauth.contexts()[0].gare().clone();
     assert_eq!(merged.code, "ConsentRequired", "the body's code stands");
     assert_eq!(scopes(&merged), ["a", "b"]);
     assert_eq!(merged.acr_values(), Some("x"));
 
     // Header-only requirements are ignored when turned off.
     let addr = serve(|_req| async {
-        let mut response = respond(StatusCode::UNAUTHORIZED, "");
+        let mut response = reply(StatusCode::UNAUTHORIZED, "");
         response.headers_mut().insert(
             "www-authenticate",
             HeaderValue::from_static(r#"Bearer error="insufficient_scope", scope="s""#),
@@ -282,10 +271,10 @@ async fn body_and_header_are_merged_and_header_challenges_can_be_turned_off() {
         response
     })
     .await;
-    let client = GareRedriveLayer::new(reauth)
+    let service = GareRedriveLayer::new(reauth.clone())
         .header_challenges(false)
-        .layer(common::server::client::<Empty<Bytes>>());
-    let response = client
+        .layer(client::<Empty<Bytes>>());
+    let response = service
         .oneshot(
             Request::get(format!("http://{addr}/"))
                 .body(Empty::new())
@@ -298,5 +287,5 @@ async fn body_and_header_are_merged_and_header_challenges_can_be_turned_off() {
         response.extensions().get(),
         Some(RedriveOutcome::NoGare)
     ));
-    assert_eq!(seen.lock().unwrap().len(), 1);
+    assert_eq!(reauth.calls(), 1);
 }

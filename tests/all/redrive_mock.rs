@@ -1,18 +1,19 @@
 //! The redrive layer against in-memory services: each step of the contract.
 
-mod common;
-
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::*;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, StreamBody};
 use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
 use tower_gare::gare::Gare;
+use tower_gare::testing::{gares, RecordingReauthenticator, ScriptedService};
+
+use crate::common::reply;
+use crate::support::*;
 use tower_gare::redrive::{
     Credentials, GareRedriveLayer, ReauthContext, RedriveOutcome, ReplayBody, Replayable,
 };
@@ -21,65 +22,70 @@ use tower_gare::redrive::{
 /// body echoed back with it. Counts its calls.
 fn consent_server(
     hits: Arc<AtomicUsize>,
-) -> impl Service<Request<String>, Response = Response<String>, Error = Infallible, Future = impl Send>
-       + Clone
+) -> impl Service<
+    Request<String>,
+    Response = Response<Full<Bytes>>,
+    Error = Infallible,
+    Future = impl Send,
+> + Clone
        + Send {
     service_fn(move |req: Request<String>| {
         hits.fetch_add(1, Ordering::SeqCst);
         let ok = authorized(&req, TOKEN);
         async move {
             Ok::<_, Infallible>(if ok {
-                Response::new(req.into_body())
+                reply(StatusCode::OK, req.into_body())
             } else {
-                gare_response(StatusCode::FORBIDDEN, CONSENT_GARE)
+                reply(StatusCode::FORBIDDEN, CONSENT_GARE)
             })
         }
     })
 }
 
-fn outcome<B>(response: &Response<B>) -> Option<&RedriveOutcome> {
-    response.extensions().get::<RedriveOutcome>()
+/// The GARE `CONSENT_GARE` holds, as the scripted services send it.
+fn consent() -> Gare {
+    gares::consent_required(&["urn:globus:auth:scope:transfer.api.globus.org:all"])
 }
 
 #[tokio::test]
 async fn other_statuses_pass_through_unread_and_unmarked() {
-    let inner = service_fn(|_req: Request<String>| async {
-        let mut response = Response::new(String::from("created"));
-        *response.status_mut() = StatusCode::CREATED;
-        response.headers_mut().insert("x-id", "7".parse().unwrap());
-        Ok::<_, Infallible>(response)
-    });
-    let recorder = Recorder::default();
-    let service =
-        GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(inner);
+    let created = Response::builder()
+        .status(StatusCode::CREATED)
+        .header("x-id", "7")
+        .body(String::from("created"))
+        .unwrap();
+    let recorder = RecordingReauthenticator::returning(TOKEN);
+    let service = GareRedriveLayer::new(recorder.clone())
+        .layer_service(ScriptedService::new().respond(created));
     let response = service.oneshot(Request::new(String::new())).await.unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
     assert_eq!(response.headers()["x-id"], "7");
-    assert!(outcome(&response).is_none());
+    assert!(RedriveOutcome::of(&response).is_none());
     assert_eq!(body_bytes(response.into_body()).await, "created");
-    assert_eq!(recorder.count(), 0);
+    assert_eq!(recorder.calls(), 0);
 }
 
 #[tokio::test]
 async fn a_trigger_status_that_is_not_a_gare_comes_back_byte_for_byte() {
     let body = "{\"code\": \"PermissionDenied\", \"message\": \"no\"}\n";
-    let inner = service_fn(move |_req: Request<String>| async move {
-        let mut response = gare_response(StatusCode::FORBIDDEN, body);
-        response
-            .headers_mut()
-            .insert("x-request-id", "abc".parse().unwrap());
-        Ok::<_, Infallible>(response)
-    });
-    let recorder = Recorder::default();
-    let service =
-        GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(inner);
+    let forbidden = Response::builder()
+        .status(StatusCode::FORBIDDEN)
+        .header("x-request-id", "abc")
+        .body(body.to_owned())
+        .unwrap();
+    let recorder = RecordingReauthenticator::returning(TOKEN);
+    let service = GareRedriveLayer::new(recorder.clone())
+        .layer_service(ScriptedService::new().respond(forbidden));
     let response = service.oneshot(Request::new(String::new())).await.unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert_eq!(response.headers()["x-request-id"], "abc");
-    assert!(matches!(outcome(&response), Some(RedriveOutcome::NoGare)));
+    assert!(matches!(
+        RedriveOutcome::of(&response),
+        Some(RedriveOutcome::NoGare)
+    ));
     assert!(response.extensions().get::<Gare>().is_none());
     assert_eq!(body_bytes(response.into_body()).await, body);
-    assert_eq!(recorder.count(), 0);
+    assert_eq!(recorder.calls(), 0);
 }
 
 type Chunk = Result<http_body::Frame<Bytes>, std::io::Error>;
@@ -112,35 +118,35 @@ async fn a_body_over_the_cap_passes_through_whole_in_its_chunks() {
             Ok::<_, Infallible>(response)
         }
     });
-    let recorder = Recorder::default();
-    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO))
+    let recorder = RecordingReauthenticator::returning(TOKEN);
+    let service = GareRedriveLayer::new(recorder.clone())
         .response_cap(100)
         .layer_service(inner);
     let response = service.oneshot(Request::new(String::new())).await.unwrap();
     assert!(matches!(
-        outcome(&response),
+        RedriveOutcome::of(&response),
         Some(RedriveOutcome::BodyOverCap)
     ));
     assert_eq!(body_bytes(response.into_body()).await, padded);
-    assert_eq!(recorder.count(), 0);
+    assert_eq!(recorder.calls(), 0);
 }
 
 #[tokio::test]
 async fn a_declared_length_over_the_cap_is_not_read_at_all() {
     let inner = service_fn(|_req: Request<String>| async {
-        let mut response = gare_response(StatusCode::FORBIDDEN, CONSENT_GARE);
+        let mut response = reply(StatusCode::FORBIDDEN, CONSENT_GARE);
         response
             .headers_mut()
             .insert(http::header::CONTENT_LENGTH, CONSENT_GARE.len().into());
         Ok::<_, Infallible>(response)
     });
-    let recorder = Recorder::default();
-    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO))
+    let recorder = RecordingReauthenticator::returning(TOKEN);
+    let service = GareRedriveLayer::new(recorder.clone())
         .response_cap(10)
         .layer_service(inner);
     let response = service.oneshot(Request::new(String::new())).await.unwrap();
     assert!(matches!(
-        outcome(&response),
+        RedriveOutcome::of(&response),
         Some(RedriveOutcome::BodyOverCap)
     ));
     assert_eq!(body_bytes(response.into_body()).await, CONSENT_GARE);
@@ -157,12 +163,11 @@ async fn a_body_error_while_reading_still_reaches_the_caller_after_the_bytes_rea
         *response.status_mut() = StatusCode::UNAUTHORIZED;
         Ok::<_, Infallible>(response)
     });
-    let recorder = Recorder::default();
-    let service =
-        GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(inner);
+    let recorder = RecordingReauthenticator::returning(TOKEN);
+    let service = GareRedriveLayer::new(recorder.clone()).layer_service(inner);
     let response = service.oneshot(Request::new(String::new())).await.unwrap();
     assert!(matches!(
-        outcome(&response),
+        RedriveOutcome::of(&response),
         Some(RedriveOutcome::BodyError)
     ));
     let mut body = response.into_body();
@@ -175,9 +180,9 @@ async fn a_body_error_while_reading_still_reaches_the_caller_after_the_bytes_rea
 #[tokio::test]
 async fn a_gare_is_redriven_once_with_the_new_credentials() {
     let hits = Arc::new(AtomicUsize::new(0));
-    let recorder = Recorder::default();
-    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO))
-        .layer_service(consent_server(hits.clone()));
+    let recorder = RecordingReauthenticator::returning(TOKEN);
+    let service =
+        GareRedriveLayer::new(recorder.clone()).layer_service(consent_server(hits.clone()));
     let mut request = Request::new(String::from("{\"DATA_TYPE\": \"transfer\"}"));
     *request.method_mut() = Method::POST;
     *request.uri_mut() = "https://transfer.api.example.org/v0.10/transfer?x=1"
@@ -188,14 +193,17 @@ async fn a_gare_is_redriven_once_with_the_new_credentials() {
         .insert("authorization", "Bearer stale".parse().unwrap());
     let response = service.oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(matches!(outcome(&response), Some(RedriveOutcome::Redriven)));
+    assert!(matches!(
+        RedriveOutcome::of(&response),
+        Some(RedriveOutcome::Redriven)
+    ));
     assert_eq!(
         body_bytes(response.into_body()).await,
         "{\"DATA_TYPE\": \"transfer\"}"
     );
     assert_eq!(hits.load(Ordering::SeqCst), 2);
-    assert_eq!(recorder.count(), 1);
-    let cx = recorder.contexts.lock().unwrap()[0].clone();
+    assert_eq!(recorder.calls(), 1);
+    let cx = recorder.contexts()[0].clone();
     assert_eq!(cx.method(), Method::POST);
     assert_eq!(
         cx.uri(),
@@ -218,61 +226,61 @@ async fn a_gare_is_redriven_once_with_the_new_credentials() {
 
 #[tokio::test]
 async fn a_server_that_answers_gares_forever_gets_exactly_one_retry() {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = hits.clone();
-    let inner = service_fn(move |_req: Request<String>| {
-        counter.fetch_add(1, Ordering::SeqCst);
-        async { Ok::<_, Infallible>(gare_response(StatusCode::FORBIDDEN, CONSENT_GARE)) }
-    });
-    let recorder = Recorder::default();
-    let service =
-        GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(inner);
+    // The reauthenticator's token is not the one the service wants.
+    let api = ScriptedService::new().gare_until_authorized(
+        StatusCode::FORBIDDEN,
+        consent(),
+        "a-token-nobody-gets",
+    );
+    let recorder = RecordingReauthenticator::returning(TOKEN);
+    let service = GareRedriveLayer::new(recorder.clone()).layer_service(api.clone());
     let response = service.oneshot(Request::new(String::new())).await.unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert_eq!(hits.load(Ordering::SeqCst), 2);
-    assert_eq!(recorder.count(), 1);
-    assert!(matches!(outcome(&response), Some(RedriveOutcome::Redriven)));
-    // The retried response's own GARE is attached, and its body is intact.
+    assert_eq!(api.requests().len(), 2);
     assert_eq!(
-        response.extensions().get::<Gare>().unwrap().code,
-        "ConsentRequired"
+        api.requests()[1].authorization(),
+        Some("Bearer fresh-token-123")
     );
-    assert_eq!(body_bytes(response.into_body()).await, CONSENT_GARE);
+    assert_eq!(recorder.calls(), 1);
+    assert!(matches!(
+        RedriveOutcome::of(&response),
+        Some(RedriveOutcome::Redriven)
+    ));
+    // The retried response's own GARE is attached, and its body is intact.
+    assert_eq!(response.extensions().get::<Gare>(), Some(&consent()));
+    assert_eq!(
+        body_bytes(response.into_body()).await,
+        consent().to_response().into_body()
+    );
 }
 
 /// A body that cannot be sent twice.
 struct OneShot;
 
 impl Replayable for OneShot {
-    fn replay_handle(&self) -> Option<Self> {
+    fn replay_handle(&self, _cap: usize) -> Option<Self> {
         None
     }
 }
 
 #[tokio::test]
 async fn a_request_that_cannot_be_replayed_gets_the_original_response_with_the_gare() {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = hits.clone();
-    let inner = service_fn(move |_req: Request<OneShot>| {
-        counter.fetch_add(1, Ordering::SeqCst);
-        async { Ok::<_, Infallible>(gare_response(StatusCode::FORBIDDEN, CONSENT_GARE)) }
-    });
-    let recorder = Recorder::default();
-    let service =
-        GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(inner);
+    let api = ScriptedService::new().gare_until_authorized(StatusCode::FORBIDDEN, consent(), TOKEN);
+    let recorder = RecordingReauthenticator::returning(TOKEN);
+    let service = GareRedriveLayer::new(recorder.clone()).layer_service(api.clone());
     let response = service.oneshot(Request::new(OneShot)).await.unwrap();
     assert!(matches!(
-        outcome(&response),
+        RedriveOutcome::of(&response),
         Some(RedriveOutcome::NotReplayable)
     ));
+    assert_eq!(response.extensions().get::<Gare>(), Some(&consent()));
     assert_eq!(
-        response.extensions().get::<Gare>().unwrap().code,
-        "ConsentRequired"
+        body_bytes(response.into_body()).await,
+        consent().to_response().into_body()
     );
-    assert_eq!(body_bytes(response.into_body()).await, CONSENT_GARE);
-    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    assert_eq!(api.requests().len(), 1);
     assert_eq!(
-        recorder.count(),
+        recorder.calls(),
         0,
         "no login for a request that cannot be retried"
     );
@@ -297,7 +305,7 @@ async fn a_failed_reauthentication_gives_back_the_original_response() {
             .layer_service(consent_server(hits.clone()));
     let response = service.oneshot(Request::new(String::new())).await.unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    match outcome(&response) {
+    match RedriveOutcome::of(&response) {
         Some(RedriveOutcome::ReauthFailed(error)) => {
             assert_eq!(error.inner().to_string(), "the user declined");
         }
@@ -329,7 +337,7 @@ async fn a_panicking_reauthenticator_is_a_failure_for_every_waiter_not_a_panic()
     for response in responses {
         let response = response.unwrap();
         assert!(matches!(
-            outcome(&response),
+            RedriveOutcome::of(&response),
             Some(RedriveOutcome::ReauthFailed(_))
         ));
         assert_eq!(body_bytes(response.into_body()).await, CONSENT_GARE);
@@ -342,7 +350,7 @@ async fn a_panicking_reauthenticator_is_a_failure_for_every_waiter_not_a_panic()
         .await
         .unwrap();
     assert!(matches!(
-        outcome(&response),
+        RedriveOutcome::of(&response),
         Some(RedriveOutcome::ReauthFailed(_))
     ));
     assert_eq!(calls.load(Ordering::SeqCst), 2);
@@ -386,8 +394,8 @@ async fn a_hanging_reauthenticator_under_a_timeout_strands_nobody() {
 #[tokio::test(start_paused = true)]
 async fn a_thousand_concurrent_gares_share_one_reauthentication() {
     let hits = Arc::new(AtomicUsize::new(0));
-    let recorder = Recorder::default();
-    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::from_millis(100)))
+    let recorder = RecordingReauthenticator::returning(TOKEN);
+    let service = GareRedriveLayer::new(recorder.clone().with_delay(Duration::from_millis(100)))
         .layer_service(consent_server(hits.clone()));
     let tasks: Vec<_> = (0..1000)
         .map(|i| {
@@ -398,7 +406,7 @@ async fn a_thousand_concurrent_gares_share_one_reauthentication() {
                     .await
                     .unwrap();
                 let status = response.status();
-                let outcome = outcome(&response).cloned();
+                let outcome = RedriveOutcome::of(&response).cloned();
                 let body = body_bytes(response.into_body()).await;
                 (status, outcome, body, i)
             })
@@ -415,7 +423,7 @@ async fn a_thousand_concurrent_gares_share_one_reauthentication() {
             other => panic!("unexpected outcome {other:?}"),
         }
     }
-    assert_eq!(recorder.count(), 1);
+    assert_eq!(recorder.calls(), 1);
     assert_eq!(
         redriven, 1,
         "one request started the login; the rest joined it"
@@ -426,12 +434,12 @@ async fn a_thousand_concurrent_gares_share_one_reauthentication() {
 #[tokio::test(start_paused = true)]
 async fn dropping_the_request_that_started_the_login_strands_nobody() {
     let hits = Arc::new(AtomicUsize::new(0));
-    let recorder = Recorder::default();
-    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::from_millis(100)))
+    let recorder = RecordingReauthenticator::returning(TOKEN);
+    let service = GareRedriveLayer::new(recorder.clone().with_delay(Duration::from_millis(100)))
         .layer_service(consent_server(hits.clone()));
     let first = tokio::spawn(service.clone().oneshot(Request::new(String::from("first"))));
     tokio::time::sleep(Duration::from_millis(10)).await;
-    assert_eq!(recorder.count(), 1, "the first request started the login");
+    assert_eq!(recorder.calls(), 1, "the first request started the login");
     let second = tokio::spawn(
         service
             .clone()
@@ -442,11 +450,11 @@ async fn dropping_the_request_that_started_the_login_strands_nobody() {
     let response = second.await.unwrap().unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(matches!(
-        outcome(&response),
+        RedriveOutcome::of(&response),
         Some(RedriveOutcome::Coalesced)
     ));
     assert_eq!(body_bytes(response.into_body()).await, "second");
-    assert_eq!(recorder.count(), 1);
+    assert_eq!(recorder.calls(), 1);
 }
 
 #[tokio::test]
@@ -463,14 +471,14 @@ async fn credentials_are_remembered_for_the_origin_and_never_sent_elsewhere() {
         let ok = authorized(&req, TOKEN) || req.uri().host() == Some("other.example.org");
         async move {
             Ok::<_, Infallible>(if ok {
-                Response::new(String::from("ok"))
+                reply(StatusCode::OK, "ok")
             } else {
-                gare_response(StatusCode::FORBIDDEN, CONSENT_GARE)
+                reply(StatusCode::FORBIDDEN, CONSENT_GARE)
             })
         }
     });
-    let recorder = Recorder::default();
-    let layer = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO));
+    let recorder = RecordingReauthenticator::returning(TOKEN);
+    let layer = GareRedriveLayer::new(recorder.clone());
     let service = layer.layer_service(inner.clone());
     // A second service from the same layer shares the memory.
     let sibling = layer.layer_service(inner);
@@ -495,7 +503,7 @@ async fn credentials_are_remembered_for_the_origin_and_never_sent_elsewhere() {
         .unwrap();
     assert_eq!(response.status(), 200);
     assert!(
-        outcome(&response).is_none(),
+        RedriveOutcome::of(&response).is_none(),
         "sent with the remembered credentials at once"
     );
     let response = service
@@ -510,7 +518,10 @@ async fn credentials_are_remembered_for_the_origin_and_never_sent_elsewhere() {
         .await
         .unwrap();
     assert!(
-        matches!(outcome(&response), Some(RedriveOutcome::Redriven)),
+        matches!(
+            RedriveOutcome::of(&response),
+            Some(RedriveOutcome::Redriven)
+        ),
         "another scheme is another origin, and got its own login"
     );
     let response = service
@@ -523,9 +534,9 @@ async fn credentials_are_remembered_for_the_origin_and_never_sent_elsewhere() {
         200,
         "another port is another origin, and got its own login"
     );
-    assert_eq!(recorder.count(), 3);
+    assert_eq!(recorder.calls(), 3);
 
-    let fresh = bearer(TOKEN);
+    let fresh = format!("Bearer {TOKEN}");
     {
         let seen = seen.lock().unwrap();
         for (uri, auth) in seen.iter() {
@@ -553,7 +564,10 @@ async fn credentials_are_remembered_for_the_origin_and_never_sent_elsewhere() {
         .unwrap();
     assert_eq!(response.status(), 200);
     assert!(
-        matches!(outcome(&response), Some(RedriveOutcome::Redriven)),
+        matches!(
+            RedriveOutcome::of(&response),
+            Some(RedriveOutcome::Redriven)
+        ),
         "forgotten: a new login"
     );
 }
@@ -567,26 +581,32 @@ async fn a_request_sent_with_replaced_credentials_retries_without_a_new_login() 
         async move {
             tokio::time::sleep(Duration::from_millis(50)).await;
             Ok::<_, Infallible>(if ok {
-                Response::new(String::from("ok"))
+                reply(StatusCode::OK, "ok")
             } else {
-                gare_response(StatusCode::FORBIDDEN, CONSENT_GARE)
+                reply(StatusCode::FORBIDDEN, CONSENT_GARE)
             })
         }
     });
-    let recorder = Recorder::default();
-    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::from_millis(10)))
+    let recorder = RecordingReauthenticator::returning(TOKEN);
+    let service = GareRedriveLayer::new(recorder.clone().with_delay(Duration::from_millis(10)))
         .layer_service(inner);
     let first = tokio::spawn(service.clone().oneshot(Request::new(String::new())));
     // Sent while the first is in flight: no credentials remembered yet.
     tokio::time::sleep(Duration::from_millis(45)).await;
     let second = tokio::spawn(service.clone().oneshot(Request::new(String::new())));
     let first = first.await.unwrap().unwrap();
-    assert!(matches!(outcome(&first), Some(RedriveOutcome::Redriven)));
+    assert!(matches!(
+        RedriveOutcome::of(&first),
+        Some(RedriveOutcome::Redriven)
+    ));
     // The first login finished at ~60 ms; the second request's GARE arrives at ~95 ms.
     let second = second.await.unwrap().unwrap();
     assert_eq!(second.status(), 200);
-    assert!(matches!(outcome(&second), Some(RedriveOutcome::Coalesced)));
-    assert_eq!(recorder.count(), 1);
+    assert!(matches!(
+        RedriveOutcome::of(&second),
+        Some(RedriveOutcome::Coalesced)
+    ));
+    assert_eq!(recorder.calls(), 1);
 }
 
 #[tokio::test]
@@ -599,15 +619,14 @@ async fn the_inner_error_passes_through_unchanged() {
         let n = counter.fetch_add(1, Ordering::SeqCst);
         async move {
             if n == 0 {
-                Ok(gare_response(StatusCode::UNAUTHORIZED, CONSENT_GARE))
+                Ok(reply(StatusCode::UNAUTHORIZED, CONSENT_GARE))
             } else {
                 Err(Refused(7))
             }
         }
     });
-    let recorder = Recorder::default();
-    let service =
-        GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(inner);
+    let recorder = RecordingReauthenticator::returning(TOKEN);
+    let service = GareRedriveLayer::new(recorder.clone()).layer_service(inner);
     // The retry's error is the inner service's own, unwrapped.
     let err = service
         .clone()
@@ -624,10 +643,9 @@ async fn the_inner_error_passes_through_unchanged() {
 
 #[tokio::test]
 async fn readiness_is_honoured_for_the_call_and_the_retry() {
-    let (mock, mut handle) = tower_test::mock::pair::<Request<String>, Response<String>>();
-    let recorder = Recorder::default();
-    let mut service =
-        GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(mock);
+    let (mock, mut handle) = tower_test::mock::pair::<Request<String>, Response<Full<Bytes>>>();
+    let recorder = RecordingReauthenticator::returning(TOKEN);
+    let mut service = GareRedriveLayer::new(recorder.clone()).layer_service(mock);
 
     handle.allow(0);
     let mut ready = tokio_test_ready(&mut service);
@@ -640,16 +658,19 @@ async fn readiness_is_honoured_for_the_call_and_the_retry() {
     let call = tokio::spawn(service.call(Request::new(String::from("body"))));
     let (request, send) = handle.next_request().await.unwrap();
     assert_eq!(request.body(), "body");
-    send.send_response(gare_response(StatusCode::FORBIDDEN, CONSENT_GARE));
+    send.send_response(reply(StatusCode::FORBIDDEN, CONSENT_GARE));
 
     // The retry waits until the inner service is ready again.
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert!(!call.is_finished(), "the retry must wait for readiness");
     handle.allow(1);
     let (request, send) = handle.next_request().await.unwrap();
-    assert_eq!(request.headers()["authorization"], bearer(TOKEN).as_str());
+    assert_eq!(
+        request.headers()["authorization"],
+        format!("Bearer {TOKEN}").as_str()
+    );
     assert_eq!(request.body(), "body");
-    send.send_response(Response::new(String::from("done")));
+    send.send_response(reply(StatusCode::OK, "done"));
     let response = call.await.unwrap().unwrap();
     assert_eq!(body_bytes(response.into_body()).await, "done");
 }
@@ -691,17 +712,16 @@ impl<S: Service<Request<String>> + Unpin> std::future::Future for PollOnce<'_, S
 #[tokio::test]
 async fn the_service_made_ready_is_the_one_called() {
     // tower_test's mock panics if `call` comes before `poll_ready` said ready.
-    let (mock, mut handle) = tower_test::mock::pair::<Request<String>, Response<String>>();
-    let recorder = Recorder::default();
-    let mut service =
-        GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(mock);
+    let (mock, mut handle) = tower_test::mock::pair::<Request<String>, Response<Full<Bytes>>>();
+    let recorder = RecordingReauthenticator::returning(TOKEN);
+    let mut service = GareRedriveLayer::new(recorder.clone()).layer_service(mock);
     handle.allow(2);
     for i in 0..2 {
         service.ready().await.unwrap();
         let call = service.call(Request::new(format!("{i}")));
         let (request, send) = handle.next_request().await.unwrap();
         assert_eq!(request.body(), &format!("{i}"));
-        send.send_response(Response::new(String::from("ok")));
+        send.send_response(reply(StatusCode::OK, "ok"));
         assert_eq!(call.await.unwrap().status(), 200);
     }
 }
@@ -716,28 +736,30 @@ async fn a_streaming_body_is_replayed_through_the_replay_wrapper() {
         async move {
             let body = body_bytes(req.into_body()).await;
             Ok::<_, Infallible>(if ok {
-                Response::new(String::from_utf8(body.to_vec()).unwrap())
+                reply(StatusCode::OK, body)
             } else {
-                gare_response(StatusCode::FORBIDDEN, CONSENT_GARE)
+                reply(StatusCode::FORBIDDEN, CONSENT_GARE)
             })
         }
     });
-    let recorder = Recorder::default();
-    let service =
-        GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO)).layer_service(inner);
+    let recorder = RecordingReauthenticator::returning(TOKEN);
+    let service = GareRedriveLayer::new(recorder.clone()).layer_service(inner);
     let request = Request::new(ReplayBody::new(Full::new(Bytes::from("streamed"))));
     let response = service.clone().oneshot(request).await.unwrap();
-    assert!(matches!(outcome(&response), Some(RedriveOutcome::Redriven)));
+    assert!(matches!(
+        RedriveOutcome::of(&response),
+        Some(RedriveOutcome::Redriven)
+    ));
     assert_eq!(body_bytes(response.into_body()).await, "streamed");
 
     // Over the layer's replay cap: not retried.
-    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO))
+    let service = GareRedriveLayer::new(recorder.clone())
         .replay_cap(4)
         .layer_service(service.into_inner());
     let request = Request::new(ReplayBody::new(Full::new(Bytes::from("streamed"))));
     let response = service.oneshot(request).await.unwrap();
     assert!(matches!(
-        outcome(&response),
+        RedriveOutcome::of(&response),
         Some(RedriveOutcome::NotReplayable)
     ));
 }
@@ -764,9 +786,9 @@ fn secrets_never_reach_debug() {
 fn the_service_and_its_future_are_send_and_clone() {
     fn send<T: Send>(_: &T) {}
     fn clone<T: Clone>(_: &T) {}
-    let recorder = Recorder::default();
-    let mut service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO))
-        .layer_service(consent_server(Arc::default()));
+    let recorder = RecordingReauthenticator::returning(TOKEN);
+    let mut service =
+        GareRedriveLayer::new(recorder.clone()).layer_service(consent_server(Arc::default()));
     send(&service);
     clone(&service);
     let future = service.call(Request::new(String::new()));
@@ -796,10 +818,9 @@ async fn different_step_up_requirements_do_not_share_a_login() {
         };
         let token = format!("token-{acr}");
         Ok::<_, Infallible>(if authorized(&req, &token) {
-            Response::new(String::from("ok"))
+            reply(StatusCode::OK, "ok")
         } else {
-            let mut response = Response::new(String::new());
-            *response.status_mut() = StatusCode::UNAUTHORIZED;
+            let mut response = reply(StatusCode::UNAUTHORIZED, "");
             let challenge =
                 format!(r#"Bearer error="insufficient_user_authentication", acr_values="{acr}""#);
             response
@@ -853,7 +874,7 @@ async fn a_reauth_timeout_fails_the_waiters_and_lets_the_next_gare_start_afresh(
     let waiting = (0..3).map(|_| service.clone().oneshot(Request::new(String::new())));
     for response in futures_util::future::join_all(waiting).await {
         let response = response.unwrap();
-        match outcome(&response) {
+        match RedriveOutcome::of(&response) {
             Some(RedriveOutcome::ReauthFailed(error)) => {
                 assert!(error.to_string().contains("did not finish within"))
             }
@@ -873,8 +894,8 @@ async fn a_reauth_timeout_fails_the_waiters_and_lets_the_next_gare_start_afresh(
 #[tokio::test(start_paused = true)]
 async fn credentials_of_a_login_that_ends_after_forget_are_not_remembered() {
     let hits = Arc::new(AtomicUsize::new(0));
-    let recorder = Recorder::default();
-    let layer = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::from_millis(100)));
+    let recorder = RecordingReauthenticator::returning(TOKEN);
+    let layer = GareRedriveLayer::new(recorder.clone().with_delay(Duration::from_millis(100)));
     let service = layer.layer_service(consent_server(hits.clone()));
     let running = tokio::spawn(service.clone().oneshot(Request::new(String::new())));
     tokio::time::sleep(Duration::from_millis(10)).await;
@@ -887,6 +908,9 @@ async fn credentials_of_a_login_that_ends_after_forget_are_not_remembered() {
         .oneshot(Request::new(String::new()))
         .await
         .unwrap();
-    assert!(matches!(outcome(&response), Some(RedriveOutcome::Redriven)));
-    assert_eq!(recorder.count(), 2);
+    assert!(matches!(
+        RedriveOutcome::of(&response),
+        Some(RedriveOutcome::Redriven)
+    ));
+    assert_eq!(recorder.calls(), 2);
 }

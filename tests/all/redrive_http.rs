@@ -1,24 +1,20 @@
 //! The layer over real sockets: a hyper server on 127.0.0.1, a hyper-util client.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::server::{client, respond, serve, sha256, ServerBody};
-use common::*;
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_gare::gare::Gare;
 use tower_gare::redrive::{GareRedriveLayer, RedriveOutcome, ReplayBody};
+use tower_gare::testing::RecordingReauthenticator;
 
-fn outcome<B>(response: &Response<B>) -> Option<RedriveOutcome> {
-    response.extensions().get::<RedriveOutcome>().cloned()
-}
+use crate::common::{reply, serve};
+use crate::support::*;
 
 /// A resource server: without `TOKEN`, a consent GARE (after reading the
 /// body, so the connection stays usable); with it, the body's SHA-256.
@@ -29,9 +25,9 @@ async fn resource_server(hits: Arc<AtomicUsize>) -> std::net::SocketAddr {
             let ok = authorized(&req, TOKEN);
             let body = req.into_body().collect().await.unwrap().to_bytes();
             if ok {
-                respond(StatusCode::OK, sha256(&body))
+                reply(StatusCode::OK, sha256(&body))
             } else {
-                respond(StatusCode::FORBIDDEN, CONSENT_GARE)
+                reply(StatusCode::FORBIDDEN, CONSENT_GARE)
             }
         }
     })
@@ -42,11 +38,9 @@ async fn resource_server(hits: Arc<AtomicUsize>) -> std::net::SocketAddr {
 async fn get_and_a_one_mib_post_are_redriven_over_http() {
     let hits = Arc::new(AtomicUsize::new(0));
     let addr = resource_server(hits.clone()).await;
-    let recorder = Recorder::default();
+    let recorder = RecordingReauthenticator::returning(TOKEN);
     let service = ServiceBuilder::new()
-        .layer(GareRedriveLayer::new(
-            recorder.reauth(TOKEN, Duration::ZERO),
-        ))
+        .layer(GareRedriveLayer::new(recorder.clone()))
         .service(client::<Full<Bytes>>());
 
     let get = Request::get(format!("http://{addr}/v0.10/endpoint_search"))
@@ -55,7 +49,7 @@ async fn get_and_a_one_mib_post_are_redriven_over_http() {
     let response = service.clone().oneshot(get).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
-        outcome(&response).map(|o| format!("{o:?}")),
+        RedriveOutcome::of(&response).map(|o| format!("{o:?}")),
         Some("Redriven".into())
     );
     assert_eq!(body_bytes(response.into_body()).await, sha256(b""));
@@ -72,18 +66,20 @@ async fn get_and_a_one_mib_post_are_redriven_over_http() {
     let response = service.clone().oneshot(post).await.unwrap();
     assert_eq!(body_bytes(response.into_body()).await, sha256(&payload));
     assert_eq!(hits.load(Ordering::SeqCst), 3);
-    assert_eq!(recorder.count(), 1);
+    assert_eq!(recorder.calls(), 1);
 
     // ...and on a fresh layer it is redriven, body and all.
-    let fresh = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO))
-        .layer_service(client::<Full<Bytes>>());
+    let fresh = GareRedriveLayer::new(recorder.clone()).layer_service(client::<Full<Bytes>>());
     let post = Request::builder()
         .method(Method::POST)
         .uri(format!("http://{addr}/v0.10/transfer"))
         .body(Full::new(payload.clone()))
         .unwrap();
     let response = fresh.oneshot(post).await.unwrap();
-    assert!(matches!(outcome(&response), Some(RedriveOutcome::Redriven)));
+    assert!(matches!(
+        RedriveOutcome::of(&response),
+        Some(RedriveOutcome::Redriven)
+    ));
     assert_eq!(body_bytes(response.into_body()).await, sha256(&payload));
     assert_eq!(hits.load(Ordering::SeqCst), 5);
 }
@@ -92,7 +88,7 @@ async fn get_and_a_one_mib_post_are_redriven_over_http() {
 async fn a_403_that_is_not_a_gare_passes_through_byte_identical() {
     let html = "<!doctype html><title>403</title><p>Forbidden by the proxy</p>\n";
     let addr = serve(move |_req| async move {
-        let mut response = respond(StatusCode::FORBIDDEN, html);
+        let mut response = reply(StatusCode::FORBIDDEN, html);
         response
             .headers_mut()
             .insert("content-type", "text/html".parse().unwrap());
@@ -102,9 +98,8 @@ async fn a_403_that_is_not_a_gare_passes_through_byte_identical() {
         response
     })
     .await;
-    let recorder = Recorder::default();
-    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO))
-        .layer_service(client::<Empty<Bytes>>());
+    let recorder = RecordingReauthenticator::returning(TOKEN);
+    let service = GareRedriveLayer::new(recorder.clone()).layer_service(client::<Empty<Bytes>>());
     let response = service
         .oneshot(
             Request::get(format!("http://{addr}/"))
@@ -119,9 +114,12 @@ async fn a_403_that_is_not_a_gare_passes_through_byte_identical() {
         response.headers()["content-length"],
         html.len().to_string().as_str()
     );
-    assert!(matches!(outcome(&response), Some(RedriveOutcome::NoGare)));
+    assert!(matches!(
+        RedriveOutcome::of(&response),
+        Some(RedriveOutcome::NoGare)
+    ));
     assert_eq!(body_bytes(response.into_body()).await, html);
-    assert_eq!(recorder.count(), 0);
+    assert_eq!(recorder.calls(), 0);
 }
 
 #[tokio::test]
@@ -130,12 +128,11 @@ async fn a_server_that_answers_gares_forever_is_retried_exactly_once() {
     let counter = hits.clone();
     let addr = serve(move |_req| {
         counter.fetch_add(1, Ordering::SeqCst);
-        async { respond(StatusCode::UNAUTHORIZED, CONSENT_GARE) }
+        async { reply(StatusCode::UNAUTHORIZED, CONSENT_GARE) }
     })
     .await;
-    let recorder = Recorder::default();
-    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO))
-        .layer_service(client::<Empty<Bytes>>());
+    let recorder = RecordingReauthenticator::returning(TOKEN);
+    let service = GareRedriveLayer::new(recorder.clone()).layer_service(client::<Empty<Bytes>>());
     let response = service
         .oneshot(
             Request::get(format!("http://{addr}/"))
@@ -148,15 +145,15 @@ async fn a_server_that_answers_gares_forever_is_retried_exactly_once() {
     assert!(response.extensions().get::<Gare>().is_some());
     assert_eq!(body_bytes(response.into_body()).await, CONSENT_GARE);
     assert_eq!(hits.load(Ordering::SeqCst), 2);
-    assert_eq!(recorder.count(), 1);
+    assert_eq!(recorder.calls(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_requests_over_http_share_one_login() {
     let hits = Arc::new(AtomicUsize::new(0));
     let addr = resource_server(hits.clone()).await;
-    let recorder = Recorder::default();
-    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::from_millis(100)))
+    let recorder = RecordingReauthenticator::returning(TOKEN);
+    let service = GareRedriveLayer::new(recorder.clone().with_delay(Duration::from_millis(100)))
         .layer_service(client::<Full<Bytes>>());
     let tasks: Vec<_> = (0..1000)
         .map(|i| {
@@ -169,7 +166,7 @@ async fn a_thousand_concurrent_requests_over_http_share_one_login() {
                     .await
                     .unwrap();
                 assert_eq!(response.status(), StatusCode::OK);
-                let retried = outcome(&response).is_some();
+                let retried = RedriveOutcome::of(&response).is_some();
                 assert_eq!(body_bytes(response.into_body()).await, sha256(&body));
                 retried
             })
@@ -179,7 +176,7 @@ async fn a_thousand_concurrent_requests_over_http_share_one_login() {
     for task in tasks {
         retried += usize::from(task.await.unwrap());
     }
-    assert_eq!(recorder.count(), 1);
+    assert_eq!(recorder.calls(), 1);
     // Requests sent after the login finished carried its credentials and
     // needed no retry; every other one was retried exactly once.
     assert!(retried > 0);
@@ -198,12 +195,11 @@ async fn credentials_are_never_sent_to_a_second_origin() {
             .get("authorization")
             .map(|v| v.to_str().unwrap().to_owned());
         log.lock().unwrap().push(auth);
-        async { respond(StatusCode::OK, "b") }
+        async { reply(StatusCode::OK, "b") }
     })
     .await;
-    let recorder = Recorder::default();
-    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO))
-        .layer_service(client::<Empty<Bytes>>());
+    let recorder = RecordingReauthenticator::returning(TOKEN);
+    let service = GareRedriveLayer::new(recorder.clone()).layer_service(client::<Empty<Bytes>>());
     let get = |uri: String| {
         Request::get(uri)
             .header("authorization", "Bearer caller-token")
@@ -224,7 +220,7 @@ async fn credentials_are_never_sent_to_a_second_origin() {
             .unwrap();
         assert_eq!(response.status(), 200);
     }
-    assert_eq!(recorder.count(), 1);
+    assert_eq!(recorder.calls(), 1);
     let seen = seen_by_b.lock().unwrap();
     assert_eq!(seen.len(), 3);
     assert!(
@@ -239,10 +235,10 @@ async fn a_server_that_answers_before_reading_the_body_gets_the_whole_body_on_th
     let addr = serve(|req: Request<Incoming>| async move {
         if authorized(&req, TOKEN) {
             let body = req.into_body().collect().await.unwrap().to_bytes();
-            respond(StatusCode::OK, sha256(&body))
+            reply(StatusCode::OK, sha256(&body))
         } else {
             // Answer at once, without reading a byte of the body.
-            let mut response = respond(StatusCode::FORBIDDEN, CONSENT_GARE);
+            let mut response = reply(StatusCode::FORBIDDEN, CONSENT_GARE);
             response
                 .headers_mut()
                 .insert("connection", "close".parse().unwrap());
@@ -263,8 +259,8 @@ async fn a_server_that_answers_before_reading_the_body_gets_the_whole_body_on_th
         }
     });
     let stream = http_body_util::StreamBody::new(tokio_stream_of(rx));
-    let recorder = Recorder::default();
-    let service = GareRedriveLayer::new(recorder.reauth(TOKEN, Duration::ZERO))
+    let recorder = RecordingReauthenticator::returning(TOKEN);
+    let service = GareRedriveLayer::new(recorder.clone())
         .replay_cap(1024 * 1024)
         .layer_service(client::<ReplayBody<_>>());
     let request = Request::post(format!("http://{addr}/upload"))
@@ -272,7 +268,10 @@ async fn a_server_that_answers_before_reading_the_body_gets_the_whole_body_on_th
         .unwrap();
     let response = service.oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(matches!(outcome(&response), Some(RedriveOutcome::Redriven)));
+    assert!(matches!(
+        RedriveOutcome::of(&response),
+        Some(RedriveOutcome::Redriven)
+    ));
     assert_eq!(body_bytes(response.into_body()).await, sha256(&expected));
 }
 
@@ -290,7 +289,7 @@ async fn composes_with_tower_http_layers_above_and_below() {
 
     let hits = Arc::new(AtomicUsize::new(0));
     let addr = resource_server(hits.clone()).await;
-    let recorder = Recorder::default();
+    let recorder = RecordingReauthenticator::returning(TOKEN);
     let stale = http::HeaderValue::from_static("Bearer stale");
     let service = ServiceBuilder::new()
         .layer(TraceLayer::new_for_http())
@@ -303,9 +302,7 @@ async fn composes_with_tower_http_layers_above_and_below() {
             http::header::AUTHORIZATION,
             stale.clone(),
         ))
-        .layer(GareRedriveLayer::new(
-            recorder.reauth(TOKEN, Duration::ZERO),
-        ))
+        .layer(GareRedriveLayer::new(recorder.clone()))
         // Below, only if absent: the layer's credentials stay.
         .layer(SetRequestHeaderLayer::if_not_present(
             http::header::AUTHORIZATION,
@@ -328,7 +325,7 @@ async fn composes_with_tower_http_layers_above_and_below() {
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
     }
-    assert_eq!(recorder.count(), 1);
+    assert_eq!(recorder.calls(), 1);
     assert_eq!(
         hits.load(Ordering::SeqCst),
         3,
@@ -347,6 +344,3 @@ impl<S, L: tower::Layer<S>> LayerService<S> for L {
         self.layer(inner)
     }
 }
-
-#[allow(dead_code)]
-fn _server_body_is_used(_: ServerBody) {}

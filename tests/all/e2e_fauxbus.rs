@@ -1,23 +1,21 @@
 //! End to end against fauxbus, a wire-level fake of Globus Auth, Groups and
-//! Transfer: a hyper-util client with the layer and the `Login`
-//! reauthenticator, over real sockets.
+//! Transfer: a hyper-util client under `Login::layer` (the redrive layer
+//! around the layer that attaches the login's tokens), over real sockets.
 //!
 //! fauxbus is found through `FAUXBUS` (a path) or `PATH`. Without it these
 //! tests print SKIPPED and pass, unless `REQUIRE_FAUXBUS=1` (as `.ci/run`
 //! sets), under which a missing fauxbus fails them.
-#![cfg(feature = "login")]
-
-mod common;
 
 use bytes::Bytes;
-use common::fauxbus::*;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 use tower::{Layer, ServiceExt};
 use tower_gare::gare::Gare;
 use tower_gare::login::{Login, LoginError, ResourceServers};
-use tower_gare::redrive::{GareRedriveLayer, RedriveOutcome};
+use tower_gare::redrive::RedriveOutcome;
+
+use crate::support::fauxbus::*;
 
 fn login(fauxbus: &Fauxbus, prompt: HeadlessPrompt) -> Login<Http, HeadlessPrompt> {
     Login::builder(CLIENT_ID)
@@ -35,6 +33,9 @@ fn login(fauxbus: &Fauxbus, prompt: HeadlessPrompt) -> Login<Http, HeadlessPromp
         .unwrap()
 }
 
+/// A GET that carries a token fauxbus never issued, as a program's own
+/// stale header would: the attaching layer leaves a request's own
+/// `Authorization` alone, so the redrive layer sees fauxbus's answer to it.
 async fn get<S, B>(service: &S, url: String) -> Response<B>
 where
     S: tower::Service<Request<Full<Bytes>>, Response = Response<B>> + Clone,
@@ -68,7 +69,9 @@ fn query_param(url: &str, name: &str) -> Option<String> {
 
 #[tokio::test]
 async fn a_consent_gare_on_groups_logs_in_with_its_scopes_and_the_token_is_kept() {
-    let Some(fauxbus) = Fauxbus::start("consent") else {
+    let Some(fauxbus) =
+        Fauxbus::start("a_consent_gare_on_groups_logs_in_with_its_scopes_and_the_token_is_kept")
+    else {
         return;
     };
     let gare = json!({
@@ -82,7 +85,7 @@ async fn a_consent_gare_on_groups_logs_in_with_its_scopes_and_the_token_is_kept(
         .arm(json!({"method": "GET", "path": "/v2/groups/my_groups", "status": 403, "body": gare, "times": 1}))
         .await;
     let prompt = HeadlessPrompt::new(&fauxbus);
-    let client = GareRedriveLayer::new(login(&fauxbus, prompt.clone())).layer(http());
+    let client = login(&fauxbus, prompt.clone()).layer().layer(http());
 
     let response = get(&client, fauxbus.url("/v2/groups/my_groups")).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -115,8 +118,17 @@ async fn a_consent_gare_on_groups_logs_in_with_its_scopes_and_the_token_is_kept(
         "consent alone does not force a login"
     );
 
-    // The next request carries the new token at once: no login, no retry.
-    let response = get(&client, fauxbus.url("/v2/groups/my_groups")).await;
+    // The next request, with no `Authorization` of its own, gets the kept
+    // token from the attaching layer at once: no login, no retry.
+    let response = client
+        .clone()
+        .oneshot(
+            Request::get(fauxbus.url("/v2/groups/my_groups"))
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.extensions().get::<RedriveOutcome>().is_none());
     assert_eq!(prompt.logins(), 1);
@@ -124,7 +136,8 @@ async fn a_consent_gare_on_groups_logs_in_with_its_scopes_and_the_token_is_kept(
 
 #[tokio::test]
 async fn a_session_gare_sends_its_requirements_and_prompt_login() {
-    let Some(fauxbus) = Fauxbus::start("session") else {
+    let Some(fauxbus) = Fauxbus::start("a_session_gare_sends_its_requirements_and_prompt_login")
+    else {
         return;
     };
     let gare = json!({
@@ -141,7 +154,7 @@ async fn a_session_gare_sends_its_requirements_and_prompt_login() {
         .arm(json!({"method": "GET", "path": "/v2/groups/*", "status": 403, "body": gare, "times": 1}))
         .await;
     let prompt = HeadlessPrompt::new(&fauxbus);
-    let client = GareRedriveLayer::new(login(&fauxbus, prompt.clone())).layer(http());
+    let client = login(&fauxbus, prompt.clone()).layer().layer(http());
     let response = get(&client, fauxbus.url("/v2/groups/my_groups")).await;
     assert_eq!(response.status(), StatusCode::OK);
 
@@ -168,7 +181,7 @@ async fn a_session_gare_sends_its_requirements_and_prompt_login() {
 
 #[tokio::test]
 async fn the_transfer_502_login_failed_gare_is_redriven() {
-    let Some(fauxbus) = Fauxbus::start("transfer 502") else {
+    let Some(fauxbus) = Fauxbus::start("the_transfer_502_login_failed_gare_is_redriven") else {
         return;
     };
     let gare = json!({
@@ -185,7 +198,7 @@ async fn the_transfer_502_login_failed_gare_is_redriven() {
         .arm(json!({"method": "GET", "path": "/v0.10/endpoint_manager/task_list", "status": 502, "body": gare, "times": 1}))
         .await;
     let prompt = HeadlessPrompt::new(&fauxbus);
-    let client = GareRedriveLayer::new(login(&fauxbus, prompt.clone())).layer(http());
+    let client = login(&fauxbus, prompt.clone()).layer().layer(http());
     let response = get(
         &client,
         fauxbus.url("/v0.10/endpoint_manager/task_list?filter_status=ACTIVE"),
@@ -213,7 +226,8 @@ async fn the_transfer_502_login_failed_gare_is_redriven() {
 
 #[tokio::test]
 async fn a_bad_code_gives_the_original_403_and_a_clear_error() {
-    let Some(fauxbus) = Fauxbus::start("invalid_grant") else {
+    let Some(fauxbus) = Fauxbus::start("a_bad_code_gives_the_original_403_and_a_clear_error")
+    else {
         return;
     };
     let gare = json!({"code": "ConsentRequired", "authorization_parameters": {"required_scopes": [GROUPS_SCOPE]}});
@@ -222,7 +236,7 @@ async fn a_bad_code_gives_the_original_403_and_a_clear_error() {
         .await;
     let mut prompt = HeadlessPrompt::new(&fauxbus);
     prompt.bad_code = true;
-    let client = GareRedriveLayer::new(login(&fauxbus, prompt.clone())).layer(http());
+    let client = login(&fauxbus, prompt.clone()).layer().layer(http());
     let response = get(&client, fauxbus.url("/v2/groups/my_groups")).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert_eq!(

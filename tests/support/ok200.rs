@@ -1,7 +1,6 @@
 //! A ready in-memory service answering `200` with an empty body: the bare
 //! service the pass-through measurements compare the layer against. Shared
 //! by `tests/memory.rs` and `benches/redrive.rs` (`#[path]`).
-#![allow(dead_code)]
 
 use std::convert::Infallible;
 use std::task::{Context, Poll};

@@ -1,0 +1,56 @@
+//! Scaffolding the test modules share. The loopback server and the response
+//! builders are the examples' own (`crate::common`); the reauthenticator and
+//! scripted services are the crate's `testing` helpers.
+//!
+//! `counting.rs` and `ok200.rs`, beside this file, are not modules of the
+//! suite: `tests/memory.rs` and the benches include them with `#[path]`.
+
+#[cfg(feature = "login")]
+pub mod fauxbus;
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::BodyExt;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+/// A consent GARE as Transfer sends it, byte for byte.
+pub const CONSENT_GARE: &str = r#"{"code": "ConsentRequired", "authorization_parameters": {"session_message": "needs consent", "required_scopes": ["urn:globus:auth:scope:transfer.api.globus.org:all"]}, "request_id": "r1"}"#;
+
+/// The token the test servers want and the test reauthenticators give.
+pub const TOKEN: &str = "fresh-token-123";
+
+/// Whether `req` carries `Authorization: Bearer <token>`.
+pub fn authorized<B>(req: &Request<B>, token: &str) -> bool {
+    crate::common::bearer(req).as_deref() == Some(token)
+}
+
+/// A body's bytes, all of them.
+pub async fn body_bytes<B>(body: B) -> Bytes
+where
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
+    body.collect().await.unwrap().to_bytes()
+}
+
+/// A plain-HTTP hyper-util client for request bodies of type `B`.
+pub fn client<B>() -> Client<HttpConnector, B>
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+/// SHA-256 of `bytes`, in hex: what the loopback servers answer to prove
+/// they got a body whole.
+pub fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
