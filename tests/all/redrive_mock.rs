@@ -914,3 +914,63 @@ async fn credentials_of_a_login_that_ends_after_forget_are_not_remembered() {
     ));
     assert_eq!(recorder.calls(), 2);
 }
+
+#[tokio::test]
+async fn only_the_trigger_statuses_set_are_read() {
+    // Only 403: a 401 GARE is not looked at, and comes back as sent.
+    let api = ScriptedService::new()
+        .gare_times(1, StatusCode::UNAUTHORIZED, &consent())
+        .gare_times(1, StatusCode::FORBIDDEN, &consent());
+    let recorder = RecordingReauthenticator::returning(TOKEN);
+    let service = GareRedriveLayer::new(recorder.clone())
+        .trigger_statuses([StatusCode::FORBIDDEN])
+        .layer_service(api.clone());
+    let response = service
+        .clone()
+        .oneshot(Request::new(String::new()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        RedriveOutcome::of(&response).is_none(),
+        "not a trigger: unread"
+    );
+    assert!(response.extensions().get::<Gare>().is_none());
+    assert_eq!(
+        body_bytes(response.into_body()).await,
+        consent().to_response().into_body()
+    );
+    assert_eq!(recorder.calls(), 0);
+    // The 403 still is.
+    let response = service.oneshot(Request::new(String::new())).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(matches!(
+        RedriveOutcome::of(&response),
+        Some(RedriveOutcome::Redriven)
+    ));
+    assert_eq!(recorder.calls(), 1);
+
+    // A status outside the defaults, once set, is read and redriven.
+    let api = ScriptedService::new().gare_times(1, StatusCode::BAD_REQUEST, &consent());
+    let service = GareRedriveLayer::new(recorder.clone())
+        .trigger_statuses([StatusCode::BAD_REQUEST])
+        .layer_service(api.clone());
+    let response = service.oneshot(Request::new(String::new())).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(matches!(
+        RedriveOutcome::of(&response),
+        Some(RedriveOutcome::Redriven)
+    ));
+    assert_eq!(api.requests().len(), 2);
+    assert_eq!(recorder.calls(), 2);
+    // Not by default.
+    let api = ScriptedService::new().gare_times(1, StatusCode::BAD_REQUEST, &consent());
+    let response = GareRedriveLayer::new(recorder.clone())
+        .layer_service(api)
+        .oneshot(Request::new(String::new()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(RedriveOutcome::of(&response).is_none());
+    assert_eq!(recorder.calls(), 2);
+}
