@@ -974,3 +974,37 @@ async fn only_the_trigger_statuses_set_are_read() {
     assert!(RedriveOutcome::of(&response).is_none());
     assert_eq!(recorder.calls(), 2);
 }
+
+#[tokio::test]
+async fn a_gare_inside_errors_is_redriven() {
+    // Transfer and Auth put GAREs in an `errors` list beside other errors.
+    let body = r#"{"errors": [
+        {"code": "PermissionDenied", "message": "not this one"},
+        {"code": "ConsentRequired", "authorization_parameters": {
+            "session_message": "consent to the collection",
+            "required_scopes": ["urn:globus:auth:scope:transfer.api.globus.org:all[*https://auth.globus.org/scopes/c1/data_access]"]
+        }}
+    ]}"#;
+    let forbidden = Response::builder()
+        .status(StatusCode::FORBIDDEN)
+        .body(body.to_owned())
+        .unwrap();
+    let api = ScriptedService::new().respond(forbidden);
+    let recorder = RecordingReauthenticator::returning(TOKEN);
+    let service = GareRedriveLayer::new(recorder.clone()).layer_service(api.clone());
+    let response = service.oneshot(Request::new(String::new())).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(matches!(
+        RedriveOutcome::of(&response),
+        Some(RedriveOutcome::Redriven)
+    ));
+    let cx = &recorder.contexts()[0];
+    assert_eq!(cx.gare().code, "ConsentRequired");
+    assert_eq!(
+        cx.gare().authorization_parameters.required_scopes.as_deref(),
+        Some(&["urn:globus:auth:scope:transfer.api.globus.org:all[*https://auth.globus.org/scopes/c1/data_access]".to_string()][..])
+    );
+    let requests = api.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[1].authorization(), Some("Bearer fresh-token-123"));
+}
