@@ -333,6 +333,70 @@ async fn composes_with_tower_http_layers_above_and_below() {
     );
 }
 
+#[tokio::test]
+async fn a_gare_from_another_origin_reached_through_follow_redirect_is_not_logged_in_for() {
+    use tower_http::follow_redirect::{FollowRedirectLayer, RequestUri};
+
+    for status in [StatusCode::FOUND, StatusCode::TEMPORARY_REDIRECT] {
+        let servers = redirecting(status).await;
+        let recorder = RecordingReauthenticator::returning(TOKEN);
+        // FollowRedirect inside the layer: the layer sees the last response
+        // of the chain, and tower-http's `RequestUri` says where it came from.
+        let service = ServiceBuilder::new()
+            .layer(GareRedriveLayer::new(recorder.clone()))
+            .layer(FollowRedirectLayer::new())
+            .service(client::<Full<Bytes>>());
+        let get = |uri: String| Request::get(uri).body(Full::default()).unwrap();
+
+        let response = service
+            .clone()
+            .oneshot(get(format!("http://{}/elsewhere", servers.a)))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{status}");
+        assert_eq!(
+            response.extensions().get::<RequestUri>().unwrap().0,
+            format!("http://{}/moved", servers.b).as_str()
+        );
+        assert!(
+            matches!(
+                RedriveOutcome::of(&response),
+                Some(RedriveOutcome::OtherOrigin)
+            ),
+            "{status}: {:?}",
+            RedriveOutcome::of(&response)
+        );
+        assert_eq!(
+            response.extensions().get::<Gare>().unwrap().code,
+            "ConsentRequired"
+        );
+        assert_eq!(body_bytes(response.into_body()).await, CONSENT_GARE);
+        assert_eq!(
+            recorder.calls(),
+            0,
+            "{status}: no login for another origin's requirements"
+        );
+        assert_eq!(
+            servers.b_hits.load(Ordering::SeqCst),
+            1,
+            "{status}: no retry"
+        );
+
+        // A redirect within the origin is the origin's own: redriven.
+        let response = service
+            .oneshot(get(format!("http://{}/here", servers.a)))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{status}");
+        assert!(matches!(
+            RedriveOutcome::of(&response),
+            Some(RedriveOutcome::Redriven)
+        ));
+        assert_eq!(body_bytes(response.into_body()).await, "protected");
+        assert_eq!(recorder.calls(), 1);
+    }
+}
+
 trait LayerService<S> {
     type Service;
     fn layer_service(&self, inner: S) -> Self::Service;

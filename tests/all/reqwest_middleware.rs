@@ -151,39 +151,59 @@ async fn a_layer_and_a_middleware_share_one_engine() {
 }
 
 #[tokio::test]
-async fn a_gare_from_a_server_redirected_to_is_not_this_origins_to_log_in_for() {
-    let elsewhere = serve(|_req| async { reply(StatusCode::FORBIDDEN, CONSENT_GARE) }).await;
-    let origin = serve(move |_req| async move {
-        let mut response = reply(StatusCode::FOUND, "");
-        response.headers_mut().insert(
-            "location",
-            format!("http://{elsewhere}/moved").parse().unwrap(),
+async fn a_gare_from_another_origin_reached_through_a_redirect_is_not_logged_in_for() {
+    for status in [StatusCode::FOUND, StatusCode::TEMPORARY_REDIRECT] {
+        let servers = redirecting(status).await;
+        let recorder = RecordingReauthenticator::returning(TOKEN);
+        // reqwest follows redirects by default.
+        let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+            .with(GareRedriveMiddleware::new(recorder.clone()))
+            .build();
+        let response = client
+            .get(format!("http://{}/elsewhere", servers.a))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{status}");
+        assert_eq!(
+            response.url().as_str(),
+            format!("http://{}/moved", servers.b)
         );
-        response
-    })
-    .await;
-    let recorder = RecordingReauthenticator::returning(TOKEN);
-    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(GareRedriveMiddleware::new(recorder.clone()))
-        .build();
-    let response = client
-        .get(format!("http://{origin}/start"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert!(matches!(
-        response.extensions().get(),
-        Some(RedriveOutcome::OtherOrigin)
-    ));
-    assert_eq!(
-        response.extensions().get::<Gare>().unwrap().code,
-        "ConsentRequired"
-    );
-    assert_eq!(response.text().await.unwrap(), CONSENT_GARE);
-    assert_eq!(
-        recorder.calls(),
-        0,
-        "no login for another origin's requirements"
-    );
+        assert!(
+            matches!(
+                response.extensions().get(),
+                Some(RedriveOutcome::OtherOrigin)
+            ),
+            "{status}: {:?}",
+            response.extensions().get::<RedriveOutcome>()
+        );
+        assert_eq!(
+            response.extensions().get::<Gare>().unwrap().code,
+            "ConsentRequired"
+        );
+        assert_eq!(response.text().await.unwrap(), CONSENT_GARE);
+        assert_eq!(
+            recorder.calls(),
+            0,
+            "{status}: no login for another origin's requirements"
+        );
+        assert_eq!(
+            servers.b_hits.load(Ordering::SeqCst),
+            1,
+            "{status}: no retry"
+        );
+
+        // A redirect within the origin is the origin's own: redriven.
+        let response = client
+            .get(format!("http://{}/here", servers.a))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{status}");
+        assert!(matches!(
+            response.extensions().get(),
+            Some(RedriveOutcome::Redriven)
+        ));
+        assert_eq!(recorder.calls(), 1);
+    }
 }

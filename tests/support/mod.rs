@@ -8,12 +8,19 @@
 #[cfg(feature = "login")]
 pub mod fauxbus;
 
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use bytes::Bytes;
-use http::Request;
+use http::{Request, StatusCode};
 use http_body_util::BodyExt;
+use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+
+use crate::common::{reply, serve};
 
 /// A consent GARE as Transfer sends it, byte for byte.
 pub const CONSENT_GARE: &str = r#"{"code": "ConsentRequired", "authorization_parameters": {"session_message": "needs consent", "required_scopes": ["urn:globus:auth:scope:transfer.api.globus.org:all"]}, "request_id": "r1"}"#;
@@ -53,4 +60,43 @@ pub fn sha256(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// Two loopback servers for the cross-origin guard, as [`redirecting`]
+/// starts them.
+pub struct Redirecting {
+    /// `/elsewhere` redirects to `b`; `/here` redirects to `a`'s own
+    /// `/protected`, which answers a consent GARE until it gets `TOKEN`.
+    pub a: SocketAddr,
+    /// Answers every request with a consent GARE.
+    pub b: SocketAddr,
+    /// How many requests `b` got.
+    pub b_hits: Arc<AtomicUsize>,
+}
+
+/// Starts the servers of [`Redirecting`], redirecting with `status`
+/// (302, 307, ...).
+pub async fn redirecting(status: StatusCode) -> Redirecting {
+    let b_hits = Arc::new(AtomicUsize::new(0));
+    let counter = b_hits.clone();
+    let b = serve(move |_req| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async { reply(StatusCode::FORBIDDEN, CONSENT_GARE) }
+    })
+    .await;
+    let a = serve(move |req: Request<Incoming>| async move {
+        let location = match req.uri().path() {
+            "/elsewhere" => format!("http://{b}/moved"),
+            "/here" => "/protected".to_owned(),
+            _ if authorized(&req, TOKEN) => return reply(StatusCode::OK, "protected"),
+            _ => return reply(StatusCode::FORBIDDEN, CONSENT_GARE),
+        };
+        let mut response = reply(status, "");
+        response
+            .headers_mut()
+            .insert(http::header::LOCATION, location.parse().unwrap());
+        response
+    })
+    .await;
+    Redirecting { a, b, b_hits }
 }
