@@ -18,20 +18,50 @@ use super::{CloneBodyFn, GareRedrive, Reauthenticator, ReplayableBodies};
 /// set of requirements.
 ///
 /// ```
-/// use http::StatusCode;
-/// use tower::ServiceBuilder;
-/// use tower_gare::redrive::{Credentials, GareRedriveLayer, ReauthContext};
+/// use http::{Request, Response, StatusCode};
+/// use tower::{ServiceBuilder, ServiceExt};
+/// use tower_gare::gare::{AuthorizationParameters, Gare};
+/// use tower_gare::redrive::{Credentials, GareRedriveLayer, ReauthContext, RedriveOutcome};
 ///
 /// let layer = GareRedriveLayer::new(|_cx: ReauthContext| async { Credentials::bearer("new-token") })
 ///     .trigger_statuses([StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN])
 ///     .response_cap(16 * 1024)
 ///     .replay_cap(1024 * 1024);
+/// let settings = format!("{layer:?}");
+/// assert!(settings.contains("triggers: {401, 403}"), "{settings}");
+/// assert!(settings.contains("response_cap: 16384"), "{settings}");
+/// assert!(settings.contains("replay_cap: 1048576"), "{settings}");
+///
+/// // A server that wants `new-token`: a consent GARE without it, on a 502
+/// // for `/502` and on a 403 for any other path.
 /// let service = ServiceBuilder::new()
 ///     .layer(layer)
-///     .service_fn(|_req: http::Request<String>| async {
-///         Ok::<_, std::convert::Infallible>(http::Response::new(String::from("ok")))
+///     .service_fn(|req: Request<String>| async move {
+///         if req.headers().get("authorization").is_some_and(|v| v == "Bearer new-token") {
+///             return Ok::<_, std::convert::Infallible>(Response::new(String::from("ok")));
+///         }
+///         let gare = Gare::new("ConsentRequired", AuthorizationParameters {
+///             required_scopes: Some(vec!["transfer:all".into()]),
+///             ..Default::default()
+///         });
+///         let status = match req.uri().path() {
+///             "/502" => StatusCode::BAD_GATEWAY,
+///             _ => StatusCode::FORBIDDEN,
+///         };
+///         Ok(gare.to_response_with_status(status))
 ///     });
-/// # let _ = service;
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let get = |path: &str| Request::get(path).body(String::new()).unwrap();
+/// // 502 is not one of this layer's triggers: the GARE comes back unread.
+/// let response = service.clone().oneshot(get("/502")).await.unwrap();
+/// assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+/// assert!(RedriveOutcome::of(&response).is_none());
+/// // 403 is: new credentials, and the request sent again.
+/// let response = service.oneshot(get("/files")).await.unwrap();
+/// assert_eq!(response.status(), StatusCode::OK);
+/// assert!(matches!(RedriveOutcome::of(&response), Some(RedriveOutcome::Redriven)));
+/// # });
 /// ```
 pub struct GareRedriveLayer<R, P = ReplayableBodies> {
     engine: Arc<Engine<R>>,

@@ -16,13 +16,53 @@ use super::{Credentials, GareRedriveLayer, Reauthenticator, RedriveBody, User};
 /// and retrying once (feature `reqwest`).
 ///
 /// ```
-/// use tower_gare::redrive::{Credentials, ReauthContext};
+/// use tower_gare::redrive::{Credentials, ReauthContext, RedriveOutcome};
 /// use tower_gare::reqwest::GareRedriveMiddleware;
 ///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # // A resource server on 127.0.0.1 that answers a consent GARE until it
+/// # // sees `Bearer new-token`: plain HTTP/1.1, one request per connection.
+/// # let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+/// # let url = format!("http://{}/v0.10/endpoint_search", server.local_addr().unwrap());
+/// # tokio::spawn(async move {
+/// #     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// #     while let Ok((mut stream, _)) = server.accept().await {
+/// #         let mut request = Vec::new();
+/// #         let mut chunk = [0; 1024];
+/// #         while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+/// #             match stream.read(&mut chunk).await {
+/// #                 Ok(0) | Err(_) => break,
+/// #                 Ok(n) => request.extend_from_slice(&chunk[..n]),
+/// #             }
+/// #         }
+/// #         let request = String::from_utf8_lossy(&request).to_ascii_lowercase();
+/// #         let (status, body) = if request.contains("authorization: bearer new-token") {
+/// #             ("200 OK", r#"{"DATA": []}"#)
+/// #         } else {
+/// #             ("403 Forbidden", r#"{"code": "ConsentRequired", "authorization_parameters": {"required_scopes": ["transfer:all"]}}"#)
+/// #         };
+/// #         let response = format!(
+/// #             "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+/// #             body.len()
+/// #         );
+/// #         let _ = stream.write_all(response.as_bytes()).await;
+/// #     }
+/// # });
 /// let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-///     .with(GareRedriveMiddleware::new(|_cx: ReauthContext| async { Credentials::bearer("new-token") }))
+///     .with(GareRedriveMiddleware::new(|cx: ReauthContext| async move {
+///         // A real program logs the user in here (see the `login` module).
+///         let scopes = cx.gare().authorization_parameters.required_scopes.as_deref();
+///         assert_eq!(scopes, Some(&["transfer:all".to_owned()][..]));
+///         Credentials::bearer("new-token")
+///     }))
 ///     .build();
-/// # let _ = client;
+///
+/// // `url` answers a consent GARE until it sees `Bearer new-token`.
+/// let response = client.get(&url).send().await.unwrap();
+/// assert_eq!(response.status(), 200);
+/// assert!(matches!(response.extensions().get(), Some(RedriveOutcome::Redriven)));
+/// assert_eq!(response.text().await.unwrap(), r#"{"DATA": []}"#);
+/// # });
 /// ```
 ///
 /// It runs the same engine as [`GareRedriveLayer`]: the same triggers and
