@@ -3,7 +3,8 @@
 //! Starts, on 127.0.0.1, a small authorization server (authorize + token
 //! endpoints, approving every login at once) and a resource server that
 //! protects its routes with Globus-style requirements. Then drives a
-//! hyper-util client with `GareRedriveLayer` and the real `Login`
+//! hyper-util client with the real `Login`'s layers (`GareRedriveLayer`
+//! around the layer that attaches its tokens)
 //! reauthenticator (a loopback prompt; the "browser" is a few lines that
 //! follow the authorize URL) through four stories:
 //!
@@ -26,10 +27,10 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::json;
-use tower::{Layer, ServiceExt};
+use tower::ServiceExt;
 use tower_gare::gare::{AuthorizationParameters, Gare};
 use tower_gare::login::{Login, LoopbackPrompt, ResourceServers};
-use tower_gare::redrive::{GareRedriveLayer, RedriveOutcome};
+use tower_gare::redrive::RedriveOutcome;
 
 /// What the authorization server knows: codes waiting to be exchanged, and
 /// the tokens it issued (their scopes, and whether the login used MFA).
@@ -233,7 +234,10 @@ async fn main() {
         .prompt(prompt)
         .build(http.clone())
         .expect("login settings");
-    let client = GareRedriveLayer::new(login).layer(http);
+    // Redrive outside, the login's tokens attached inside.
+    let client = tower::ServiceBuilder::new()
+        .layer(login.layer())
+        .service(http);
     let get = |path: String| {
         let client = client.clone();
         async move {
@@ -263,7 +267,7 @@ async fn main() {
     ok &= status == StatusCode::OK;
     let (status, outcome, _) = get("/listing".into()).await;
     println!(
-        "   again -> {status}, {} (the new token is remembered)\n",
+        "   again -> {status}, {} (the login's token is attached)\n",
         describe(&outcome)
     );
     ok &= status == StatusCode::OK && outcome.is_none();

@@ -18,6 +18,7 @@ mod gare_parity;
 mod gare_props;
 mod redrive_http;
 mod redrive_mock;
+mod redrive_tokens;
 mod replay_body;
 #[cfg(feature = "reqwest")]
 mod reqwest_middleware;
