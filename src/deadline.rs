@@ -1,6 +1,8 @@
 //! A deadline that never panics: on a runtime built without timers (or
 //! outside any tokio runtime) it is an error, where `tokio::time::timeout`
-//! panics.
+//! panics. The crate's one way to keep a deadline: the token endpoint's
+//! (`login::wire`), the reauthentication's (`reauth_timeout`) and the
+//! trigger-status body read's (`response_read_timeout`).
 
 use std::future::Future;
 use std::panic::catch_unwind;

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod challenge;
+mod deadline;
 pub mod gare;
 #[cfg(feature = "login")]
 pub mod login;

@@ -16,6 +16,7 @@ use http::{HeaderMap, Uri};
 
 use super::memory::Memory;
 use super::{Credentials, ReauthContext, ReauthError, Reauthenticator, RedriveOutcome, User};
+use crate::deadline::{within, Missed};
 use serde_json::Value;
 
 type FlightResult = Result<Credentials, ReauthError>;
@@ -200,10 +201,14 @@ impl<R: Reauthenticator> Engine<R> {
             result.map_err(|error| ReauthError::new(error.into()))
         })
         .catch_unwind();
+        // On a runtime without timers the deadline cannot be kept: that is
+        // the error of every waiter, where `tokio::time::timeout` panics.
         let outcome = match timeout {
-            Some(limit) => tokio::time::timeout(limit, run)
-                .await
-                .unwrap_or_else(|_| Ok(Err(ReauthError::timed_out(limit)))),
+            Some(limit) => match within(limit, run).await {
+                Ok(outcome) => outcome,
+                Err(Missed::Elapsed) => Ok(Err(ReauthError::timed_out(limit))),
+                Err(Missed::NoTimer) => Ok(Err(ReauthError::no_timer(limit))),
+            },
             None => run.await,
         };
         let result = match outcome {

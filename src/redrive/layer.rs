@@ -97,6 +97,29 @@ impl<R: Reauthenticator, P> GareRedriveLayer<R, P> {
         self
     }
 
+    /// The longest reading a trigger-status body may take (default 10 s).
+    /// Past it the response goes back as it is, not inspected, with
+    /// [`RedriveOutcome::BodyTooSlow`](super::RedriveOutcome::BodyTooSlow):
+    /// what was read, then the rest of the stream as it comes. A server
+    /// that trickles its 502 never holds the caller's response back longer.
+    ///
+    /// The deadline needs a tokio runtime with timers; on one without, a
+    /// body that is not all there at once is passed through the same way,
+    /// with [`RedriveOutcome::NoTimer`](super::RedriveOutcome::NoTimer).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_gare::redrive::{Credentials, GareRedriveLayer, ReauthContext};
+    ///
+    /// let layer = GareRedriveLayer::new(|_cx: ReauthContext| async { Credentials::bearer("t") })
+    ///     .response_read_timeout(Duration::from_secs(2));
+    /// assert!(format!("{layer:?}").contains("response_read_timeout: 2s"));
+    /// ```
+    pub fn response_read_timeout(mut self, limit: std::time::Duration) -> Self {
+        self.settings.response_read_timeout = limit;
+        self
+    }
+
     /// The most bytes of a streaming request body
     /// ([`ReplayBody`](super::ReplayBody)) recorded for the replay (default
     /// 64 KiB). Bodies that clone cheaply are replayed whatever their size.
@@ -140,6 +163,10 @@ impl<R: Reauthenticator, P> GareRedriveLayer<R, P> {
     /// Without a limit, a reauthenticator that never finishes holds every
     /// request with the same requirements until their callers give up
     /// (a `tower::timeout` outside this layer).
+    ///
+    /// The limit needs a tokio runtime with timers: on one without, every
+    /// reauthentication fails at once with `ReauthFailed` (an error that
+    /// says so), where `tokio::time::timeout` would panic.
     pub fn reauth_timeout(mut self, limit: std::time::Duration) -> Self {
         self.settings.reauth_timeout = Some(limit);
         self

@@ -35,6 +35,17 @@ pub enum RedriveOutcome {
     /// The body failed while it was being read for inspection; the caller
     /// gets what was read, then the error.
     BodyError,
+    /// A trigger status whose body did not arrive within the read deadline
+    /// ([`response_read_timeout`](super::GareRedriveLayer::response_read_timeout),
+    /// 10 s by default): passed through as it is, not inspected. The caller
+    /// gets what was read, then the rest of the stream as it comes.
+    BodyTooSlow,
+    /// A trigger status whose body was not all there at once, on a runtime
+    /// with no timer to keep the read deadline with (a tokio runtime built
+    /// without `enable_time`): passed through as it is, not inspected, as
+    /// with [`BodyTooSlow`](RedriveOutcome::BodyTooSlow). Build the runtime
+    /// with `enable_time()` (or `enable_all()`) for the layer to read it.
+    NoTimer,
     /// A GARE; this request reauthenticated and this is the retried response.
     Redriven,
     /// A GARE; another request's reauthentication for the same requirements
@@ -44,8 +55,9 @@ pub enum RedriveOutcome {
     /// A GARE, but the request body could not be sent again (not replayable,
     /// or over the replay cap): the original response, GARE attached.
     NotReplayable,
-    /// A GARE, but reauthentication failed (an error, or a panic in the
-    /// reauthenticator): the original response, GARE attached.
+    /// A GARE, but reauthentication failed (an error, a panic in the
+    /// reauthenticator, a missed `reauth_timeout`): the original response,
+    /// GARE attached.
     ReauthFailed(ReauthError),
     /// A GARE from another origin than the request was sent to (a redirect
     /// was followed): not this origin's to log in for. The response, GARE
@@ -79,6 +91,16 @@ impl ReauthError {
 
     pub(crate) fn timed_out(limit: std::time::Duration) -> Self {
         ReauthError::new(format!("the reauthenticator did not finish within {limit:?}").into())
+    }
+
+    pub(crate) fn no_timer(limit: std::time::Duration) -> Self {
+        ReauthError::new(
+            format!(
+                "no tokio runtime with timers is running to keep the reauth_timeout \
+                 ({limit:?}): build the runtime with enable_time()"
+            )
+            .into(),
+        )
     }
 
     /// The reauthenticator's own error.

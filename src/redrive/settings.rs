@@ -1,5 +1,7 @@
 //! The layer's settings, shared by its services.
 
+use std::time::Duration;
+
 use http::StatusCode;
 
 /// The response-buffer cap [`GareRedriveLayer`](super::GareRedriveLayer) uses by default: 64 KiB.
@@ -47,9 +49,11 @@ impl std::fmt::Debug for StatusSet {
 pub(crate) struct Settings {
     pub(crate) triggers: StatusSet,
     pub(crate) response_cap: usize,
+    /// The longest a trigger-status body may take to read.
+    pub(crate) response_read_timeout: Duration,
     pub(crate) replay_cap: usize,
     pub(crate) header_challenges: bool,
-    pub(crate) reauth_timeout: Option<std::time::Duration>,
+    pub(crate) reauth_timeout: Option<Duration>,
     pub(crate) rejected_tokens: bool,
 }
 
@@ -66,6 +70,7 @@ impl Default for Settings {
             .into_iter()
             .collect(),
             response_cap: DEFAULT_RESPONSE_CAP,
+            response_read_timeout: Duration::from_secs(10),
             replay_cap: super::DEFAULT_REPLAY_CAP,
             header_challenges: true,
             reauth_timeout: None,

@@ -12,8 +12,8 @@ use http::{HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use serde_json::Value;
 
-use super::deadline::{within, Missed};
 use super::response::{oauth2_error, parse_token_response, TokenResponse};
+use crate::deadline::{within, Missed};
 use crate::login::{LoginError, Secret, TokenClient};
 
 /// A token response is a few KiB; anything past this is not one.

@@ -4,7 +4,6 @@
 
 mod authorize;
 mod client;
-mod deadline;
 mod endpoint;
 mod response;
 
@@ -14,7 +13,6 @@ pub(crate) use endpoint::TokenEndpoint;
 // For `Login`, which is being moved onto `TokenEndpoint` (unused until then).
 #[allow(unused_imports)]
 pub(crate) use {
-    deadline::{within, Missed},
     endpoint::DEFAULT_TIMEOUT,
     response::{parse_token_response, TokenResponse},
 };

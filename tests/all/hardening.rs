@@ -1,0 +1,238 @@
+//! Issue 13, the redrive layer's part: what a hostile server, a slow peer
+//! and a broken runtime can do. Items 1, 2 and 3 over real sockets (a hyper
+//! server on 127.0.0.1, a hyper-util client); time only on a paused clock.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body::{Body, Frame};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use tokio::sync::mpsc;
+use tower::{Layer, Service, ServiceExt};
+use tower_gare::gare::Gare;
+use tower_gare::redrive::{
+    Credentials, GareRedriveLayer, ReauthContext, Reauthenticator, RedriveOutcome, ReplayBody,
+};
+
+use crate::common::{reply, serve};
+use crate::support::{authorized, body_bytes, client, CONSENT_GARE, TOKEN};
+
+/// Another requirement than `CONSENT_GARE`'s: another scope.
+const OTHER_GARE: &str = r#"{"code": "ConsentRequired", "authorization_parameters": {"required_scopes": ["urn:globus:auth:scope:groups.api.globus.org:all"]}}"#;
+
+/// A reauthenticator that gives `TOKEN` and counts its calls.
+fn counting(calls: &Arc<AtomicUsize>) -> impl Reauthenticator {
+    let calls = calls.clone();
+    move |_cx: ReauthContext| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        async { Credentials::bearer(TOKEN) }
+    }
+}
+
+fn outcome<B>(response: &Response<B>) -> String {
+    format!("{:?}", RedriveOutcome::of(response))
+}
+
+fn request(method: Method, uri: String) -> Request<Full<Bytes>> {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(Full::new(Bytes::from_static(b"{\"DATA\": []}")))
+        .unwrap()
+}
+
+/// Answers every request with a GARE, whatever it carries: `OTHER_GARE`
+/// on `/other`, `CONSENT_GARE` elsewhere. Counts them.
+async fn gare_every_time(hits: Arc<AtomicUsize>) -> std::net::SocketAddr {
+    serve(move |req: Request<Incoming>| {
+        hits.fetch_add(1, Ordering::SeqCst);
+        async move {
+            match req.uri().path() {
+                "/other" => reply(StatusCode::FORBIDDEN, OTHER_GARE),
+                _ => reply(StatusCode::FORBIDDEN, CONSENT_GARE),
+            }
+        }
+    })
+    .await
+}
+
+fn reauth_error<B>(response: &Response<B>) -> String {
+    match RedriveOutcome::of(response) {
+        Some(RedriveOutcome::ReauthFailed(error)) => error.inner().to_string(),
+        other => panic!("expected ReauthFailed, got {other:?}"),
+    }
+}
+
+/// A body fed by hand through a channel.
+struct Fed(mpsc::UnboundedReceiver<Result<Frame<Bytes>, std::io::Error>>);
+
+impl Body for Fed {
+    type Data = Bytes;
+    type Error = std::io::Error;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+type Feed = mpsc::UnboundedSender<Result<Frame<Bytes>, std::io::Error>>;
+
+fn fed() -> (Feed, Fed) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (tx, Fed(rx))
+}
+
+fn chunk(s: &str) -> Result<Frame<Bytes>, std::io::Error> {
+    Ok(Frame::data(Bytes::copy_from_slice(s.as_bytes())))
+}
+
+// Item 3 ----------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn a_502_whose_body_trickles_goes_back_after_the_read_deadline_whole() {
+    // The server sends the head and the GARE's first bytes, then stalls.
+    let (feed, body) = fed();
+    let (head, tail) = CONSENT_GARE.split_at(20);
+    feed.send(chunk(head)).unwrap();
+    let body = Arc::new(Mutex::new(Some(body)));
+    let addr = serve(move |_req: Request<Incoming>| {
+        let body = body.lock().unwrap().take().expect("one request");
+        let mut response = Response::new(body);
+        *response.status_mut() = StatusCode::BAD_GATEWAY;
+        async move { response }
+    })
+    .await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let service = GareRedriveLayer::new(counting(&calls)).layer(client::<Full<Bytes>>());
+
+    // Before the fix this waits for the body forever: a minute is plenty.
+    let get = request(Method::GET, format!("http://{addr}/task_list"));
+    let response = tokio::time::timeout(Duration::from_secs(60), service.oneshot(get))
+        .await
+        .expect("the response comes back at the read deadline")
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(outcome(&response), "Some(BodyTooSlow)");
+    assert!(response.extensions().get::<Gare>().is_none());
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    // What was read, then the rest of the stream as it comes.
+    feed.send(chunk(tail)).unwrap();
+    drop(feed);
+    assert_eq!(body_bytes(response.into_body()).await, CONSENT_GARE);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_read_deadline_is_settable_and_a_body_in_time_is_read() {
+    let (feed, body) = fed();
+    let (head, tail) = CONSENT_GARE.split_at(20);
+    feed.send(chunk(head)).unwrap();
+    let body = Arc::new(Mutex::new(Some(body)));
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let addr = serve(move |req: Request<Incoming>| {
+        let n = counter.fetch_add(1, Ordering::SeqCst);
+        let ok = authorized(&req, TOKEN);
+        let body = if n == 0 {
+            body.lock().unwrap().take()
+        } else {
+            None
+        };
+        async move {
+            match body {
+                Some(body) => {
+                    let mut response = Response::new(http_body_util::Either::Left(body));
+                    *response.status_mut() = StatusCode::BAD_GATEWAY;
+                    response
+                }
+                None if ok => reply(StatusCode::OK, "listing").map(http_body_util::Either::Right),
+                None => {
+                    reply(StatusCode::BAD_GATEWAY, CONSENT_GARE).map(http_body_util::Either::Right)
+                }
+            }
+        }
+    })
+    .await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let service = GareRedriveLayer::new(counting(&calls))
+        .response_read_timeout(Duration::from_secs(60))
+        .layer(client::<Full<Bytes>>());
+    let get = request(Method::GET, format!("http://{addr}/task_list"));
+    let call = tokio::spawn(service.oneshot(get));
+    // The rest comes after 59 s: within the deadline set.
+    tokio::time::sleep(Duration::from_secs(59)).await;
+    feed.send(chunk(tail)).unwrap();
+    drop(feed);
+    let response = call.await.unwrap().unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(outcome(&response), "Some(Redriven)");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+/// `inner`, reading each response body whole before handing it on (as a
+/// client that buffers responses does): the layer needs no timer to read it.
+fn buffering<B>(
+    inner: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        B,
+    >,
+) -> impl Service<
+    Request<B>,
+    Response = Response<Full<Bytes>>,
+    Error = Box<dyn std::error::Error + Send + Sync>,
+    Future = impl Send,
+> + Clone
+       + Send
+where
+    B: Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    tower::service_fn(move |req: Request<B>| {
+        let inner = inner.clone();
+        async move {
+            let (parts, body) = inner.request(req).await?.into_parts();
+            let body = body.collect().await?.to_bytes();
+            Ok(Response::from_parts(parts, Full::new(body)))
+        }
+    })
+}
+
+#[test]
+fn a_reauth_timeout_on_a_runtime_without_timers_is_an_error_not_a_panic() {
+    // Sockets, but no timers: `tokio::time::timeout` panics on this runtime.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let response = runtime.block_on(async {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let addr = gare_every_time(hits).await;
+        let calls = Arc::new(AtomicUsize::new(0));
+        let service = GareRedriveLayer::new(counting(&calls))
+            .reauth_timeout(Duration::from_secs(30))
+            .layer(buffering(client::<Full<Bytes>>()));
+        let get = || request(Method::GET, format!("http://{addr}/task_list"));
+        let waiters = (0..3).map(|_| service.clone().oneshot(get()));
+        let responses = futures_util::future::join_all(waiters).await;
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            0,
+            "not started without its deadline"
+        );
+        responses
+    });
+    for response in response {
+        let response = response.unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        let error = reauth_error(&response);
+        assert!(error.contains("timers"), "{error}");
+    }
+}
