@@ -132,11 +132,56 @@ fn challenges(c: &mut Criterion) {
     group.finish();
 }
 
+fn scope_list(n: usize, name: &str) -> String {
+    (0..n)
+        .map(|i| format!("{name}{i}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Merging 16 times the scopes must cost about 16 times as much (linear),
+/// never about 256 times (quadratic): compare `n=1000` with `n=16000` in one
+/// run. Three shapes: distinct scopes merged with themselves, one scope with
+/// `n` dependencies merged with itself, and that scope then repeated `n/16`
+/// times (each repeat must cost its own empty dependencies, not the `n`).
+fn scope_merge_scaling(c: &mut Criterion) {
+    use tower_gare::scopes::{merge, parse, Scope};
+    type Case = fn(usize) -> (Vec<Scope>, Vec<Scope>);
+    let distinct: Case = |n| {
+        let all = parse(&scope_list(n, "scope-")).unwrap();
+        (all.clone(), all)
+    };
+    let wide: Case = |n| {
+        let wide = parse(&format!("a[{}]", scope_list(n, "d"))).unwrap();
+        (wide.clone(), wide)
+    };
+    let repeated: Case = |n| {
+        let wide = parse(&format!("s[{}]", scope_list(n, "d"))).unwrap();
+        (wide, parse(&vec!["s"; n / 16].join(" ")).unwrap())
+    };
+    let mut group = c.benchmark_group("scope_merge");
+    group.sample_size(20);
+    for (name, case) in [
+        ("distinct", distinct),
+        ("wide", wide),
+        ("repeated", repeated),
+    ] {
+        for n in [1_000, 16_000] {
+            let (a, b) = case(n);
+            group.bench_function(format!("{name}/{n}"), |bench| {
+                bench.iter(|| black_box(merge(black_box(&a), black_box(&b))))
+            });
+        }
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
     reference_vectors,
     not_gares,
     to_response,
-    challenges
+    challenges,
+    scope_merge_scaling
 );
 criterion_main!(benches);

@@ -1,8 +1,5 @@
 //! Globus scope strings: parsing, serialization, merging.
 
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
-
 use tower_gare::scopes::{self, Scope, MAX_DEPTH};
 
 #[test]
@@ -130,93 +127,4 @@ fn merging_thousands_of_scopes_keeps_each_once() {
         scopes::parse(&merged).unwrap()[0].dependencies.len(),
         10_000
     );
-}
-
-/// The two lists a merge case takes, for `n` scopes.
-type Case = fn(usize) -> (Vec<Scope>, Vec<Scope>);
-
-fn scope_list(n: usize, name: &str) -> String {
-    (0..n)
-        .map(|i| format!("{name}{i}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// `n` distinct scopes, then all of them again.
-fn distinct(n: usize) -> (Vec<Scope>, Vec<Scope>) {
-    let all = scopes::parse(&scope_list(n, "scope-")).unwrap();
-    (all.clone(), all)
-}
-
-/// One scope with `n` dependencies, merged with itself.
-fn wide(n: usize) -> (Vec<Scope>, Vec<Scope>) {
-    let wide = scopes::parse(&format!("a[{}]", scope_list(n, "d"))).unwrap();
-    (wide.clone(), wide)
-}
-
-/// One scope with `n` dependencies, then the same scope `n / 16` times:
-/// each repeat must cost its own (empty) dependencies, not the `n` it has.
-fn repeated(n: usize) -> (Vec<Scope>, Vec<Scope>) {
-    let wide = scopes::parse(&format!("s[{}]", scope_list(n, "d"))).unwrap();
-    let repeats = scopes::parse(&vec!["s"; n / 16].join(" ")).unwrap();
-    (wide, repeats)
-}
-
-/// This thread's time on a CPU so far: Linux's `/proc/thread-self/schedstat`,
-/// which other work on a busy machine does not inflate (elsewhere, the wall
-/// clock). It moves in scheduler ticks of a few milliseconds.
-fn cpu_time() -> Duration {
-    static START: OnceLock<Instant> = OnceLock::new();
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|stat| stat.split_whitespace().next()?.parse().ok())
-        .map(Duration::from_nanos)
-        .unwrap_or_else(|| START.get_or_init(Instant::now).elapsed())
-}
-
-/// What one merge of `input` costs: merges repeated until they add up to
-/// 50 ms, so that the clock's ticks are lost in the total.
-fn merge_cost((a, b): &(Vec<Scope>, Vec<Scope>)) -> Duration {
-    let start = cpu_time();
-    let mut merges = 0;
-    loop {
-        drop(std::hint::black_box(scopes::merge(a, b)));
-        merges += 1;
-        let spent = cpu_time().saturating_sub(start);
-        if spent >= Duration::from_millis(50) {
-            return spent / merges;
-        }
-    }
-}
-
-/// Merging 16 times the scopes must cost about 16 times as much (linear),
-/// never about 256 times (quadratic). Timed, but as a ratio of two costs
-/// measured in one run, in CPU time: the best of five for the small case
-/// against the large one. Under 64 (four times what linear costs) passes;
-/// from 128 (half what quadratic costs) fails at once; in between, the
-/// large case is measured again, five times at most.
-#[test]
-fn merging_costs_time_linear_in_the_scopes_merged() {
-    const SMALL: usize = 1_000;
-    const LIMIT: f64 = 64.0;
-    for (name, case) in [
-        ("distinct", distinct as Case),
-        ("wide", wide),
-        ("repeated", repeated),
-    ] {
-        let (small, large) = (case(SMALL), case(16 * SMALL));
-        let best_small = (0..5).map(|_| merge_cost(&small)).min().unwrap();
-        let mut ratios = Vec::new();
-        while ratios.len() < 5 {
-            let ratio = merge_cost(&large).as_secs_f64() / best_small.as_secs_f64();
-            ratios.push(ratio);
-            if !(LIMIT..2.0 * LIMIT).contains(&ratio) {
-                break;
-            }
-        }
-        assert!(
-            ratios.last().is_some_and(|ratio| *ratio < LIMIT),
-            "{name}: 16x the scopes cost {ratios:.0?}x as much: quadratic, not linear"
-        );
-    }
 }
