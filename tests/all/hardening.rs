@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tower::{Layer, Service, ServiceExt};
 use tower_gare::gare::Gare;
 use tower_gare::redrive::{
-    Credentials, GareRedriveLayer, ReauthContext, Reauthenticator, RedriveOutcome, ReplayBody,
+    Credentials, GareRedriveLayer, ReauthContext, Reauthenticator, RedriveOutcome,
 };
 
 use crate::common::{reply, serve};

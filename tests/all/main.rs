@@ -16,6 +16,7 @@ mod e2e_fauxbus;
 mod gare_model;
 mod gare_parity;
 mod gare_props;
+mod hardening;
 mod redrive_http;
 mod redrive_mock;
 mod redrive_tokens;
