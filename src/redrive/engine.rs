@@ -1,6 +1,6 @@
-//! The redrive engine: credential memory and single-flight reauthentication,
-//! shared by every service a layer makes, their clones, and the reqwest
-//! middleware made from it.
+//! The redrive engine: credential memory, single-flight reauthentication
+//! and the quiet period after one that failed, shared by every service a
+//! layer makes, their clones, and the reqwest middleware made from it.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -13,11 +13,16 @@ use std::time::Duration;
 use futures_util::future::{Shared, WeakShared};
 use futures_util::FutureExt;
 use http::{HeaderMap, Uri};
+use tokio::time::Instant;
 
 use super::memory::Memory;
 use super::{Credentials, ReauthContext, ReauthError, Reauthenticator, RedriveOutcome, User};
 use crate::deadline::{within, Missed};
 use serde_json::Value;
+
+/// The most requirements kept quiet at once: past it, those whose quiet
+/// period is over go, then the oldest.
+pub(crate) const MAX_QUIET: usize = 1024;
 
 type FlightResult = Result<Credentials, ReauthError>;
 type BoxedFlight = Pin<Box<dyn Future<Output = FlightResult> + Send>>;
@@ -36,6 +41,31 @@ enum Ticket {
     Started(Flight),
     /// A reauthentication another request started.
     Joined(Flight),
+    /// One for the same requirements failed or did not help a moment ago:
+    /// its error, and no new one until the quiet period is over.
+    Quiet(ReauthError),
+}
+
+/// Requirements whose last reauthentication failed or did not help: no
+/// other starts for them for `period` from `since`.
+struct Quiet {
+    since: Instant,
+    period: Duration,
+    error: ReauthError,
+}
+
+impl Quiet {
+    fn is_over(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.since) >= self.period
+    }
+}
+
+/// How long a reauthentication may take, and how long its requirements
+/// stay quiet when it fails.
+#[derive(Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) quiet_period: Duration,
 }
 
 struct FlightEntry {
@@ -51,6 +81,9 @@ pub(crate) struct Engine<R> {
     memory: Memory,
     next_id: AtomicU64,
     flights: Mutex<HashMap<String, FlightEntry>>,
+    /// By requirements key; at most `MAX_QUIET`. Locked after `flights`
+    /// when both are (never the other way round).
+    quiet: Mutex<HashMap<String, Quiet>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -102,6 +135,7 @@ impl<R: Reauthenticator> Engine<R> {
             memory: Memory::default(),
             next_id: AtomicU64::new(1),
             flights: Mutex::new(HashMap::new()),
+            quiet: Mutex::new(HashMap::new()),
         }
     }
 
@@ -132,18 +166,68 @@ impl<R: Reauthenticator> Engine<R> {
 
     /// Credentials for a request that got a GARE, and how they came: newer
     /// remembered ones or another request's reauthentication (`Coalesced`),
-    /// or a reauthentication this request started (`Redriven`).
+    /// or a reauthentication this request started (`Redriven`). `requirements`
+    /// is `requirements_key(&cx)`.
     pub(crate) async fn credentials_for(
         self: &Arc<Self>,
         cx: ReauthContext,
+        requirements: String,
         sent_generation: u64,
-        timeout: Option<Duration>,
+        limits: Limits,
     ) -> (FlightResult, RedriveOutcome) {
-        match self.ticket(cx, sent_generation, timeout) {
+        match self.ticket(cx, requirements, sent_generation, limits) {
             Ticket::Ready(credentials) => (Ok(credentials), RedriveOutcome::Coalesced),
             Ticket::Started(flight) => (flight.await, RedriveOutcome::Redriven),
             Ticket::Joined(flight) => (flight.await, RedriveOutcome::Coalesced),
+            Ticket::Quiet(error) => (Err(error), RedriveOutcome::Coalesced),
         }
+    }
+
+    /// Keeps `requirements` quiet for `period`: until then, a request that
+    /// meets them gets `error` and no reauthentication starts for them.
+    pub(crate) fn keep_quiet(&self, requirements: &str, error: ReauthError, period: Duration) {
+        if period.is_zero() {
+            return;
+        }
+        let now = Instant::now();
+        let mut quiet = lock(&self.quiet);
+        if quiet.len() >= MAX_QUIET && !quiet.contains_key(requirements) {
+            quiet.retain(|_, entry| !entry.is_over(now));
+            if quiet.len() >= MAX_QUIET {
+                let oldest = quiet
+                    .iter()
+                    .min_by_key(|(_, entry)| entry.since)
+                    .map(|(key, _)| key.clone());
+                if let Some(key) = oldest {
+                    quiet.remove(&key);
+                }
+            }
+        }
+        let entry = Quiet {
+            since: now,
+            period,
+            error,
+        };
+        quiet.insert(requirements.to_owned(), entry);
+    }
+
+    /// The error `requirements` are kept quiet with, if their quiet period
+    /// is not over.
+    fn quiet_error(&self, requirements: &str) -> Option<ReauthError> {
+        let mut quiet = lock(&self.quiet);
+        let entry = quiet.get(requirements)?;
+        if !entry.is_over(Instant::now()) {
+            return Some(entry.error.clone());
+        }
+        quiet.remove(requirements);
+        None
+    }
+
+    /// How many requirements are kept quiet now (expired ones included
+    /// until they are looked at or pushed out); at most `MAX_QUIET`.
+    #[cfg(test)]
+    fn quiet_len(&self) -> usize {
+        lock(&self.quiet).len()
     }
 
     /// Where the credentials for a request that got a GARE come from: newer
@@ -152,10 +236,10 @@ impl<R: Reauthenticator> Engine<R> {
     fn ticket(
         self: &Arc<Self>,
         cx: ReauthContext,
+        requirements: String,
         sent_generation: u64,
-        timeout: Option<Duration>,
+        limits: Limits,
     ) -> Ticket {
-        let requirements = requirements_key(&cx);
         let newer = || {
             let user = cx.user();
             self.memory
@@ -173,9 +257,13 @@ impl<R: Reauthenticator> Engine<R> {
         if let Some(credentials) = newer() {
             return Ticket::Ready(credentials);
         }
+        // A flight that fails is quiet before it leaves the map (under this
+        // lock), so this look cannot miss one that just failed.
+        if let Some(error) = self.quiet_error(&requirements) {
+            return Ticket::Quiet(error);
+        }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let run: BoxedFlight =
-            Box::pin(Arc::clone(self).fly(id, requirements.clone(), cx, timeout));
+        let run: BoxedFlight = Box::pin(Arc::clone(self).fly(id, requirements.clone(), cx, limits));
         let flight = run.shared();
         // Entries whose waiters all went away are dead weight: drop them.
         flights.retain(|_, entry| entry.flight.upgrade().is_some());
@@ -190,7 +278,7 @@ impl<R: Reauthenticator> Engine<R> {
         id: u64,
         requirements: String,
         cx: ReauthContext,
-        timeout: Option<Duration>,
+        limits: Limits,
     ) -> FlightResult {
         let epoch = self.epoch.load(Ordering::Acquire);
         let (user, uri) = (cx.user().cloned(), cx.uri().clone());
@@ -203,7 +291,7 @@ impl<R: Reauthenticator> Engine<R> {
         .catch_unwind();
         // On a runtime without timers the deadline cannot be kept: that is
         // the error of every waiter, where `tokio::time::timeout` panics.
-        let outcome = match timeout {
+        let outcome = match limits.timeout {
             Some(limit) => match within(limit, run).await {
                 Ok(outcome) => outcome,
                 Err(Missed::Elapsed) => Ok(Err(ReauthError::timed_out(limit))),
@@ -216,13 +304,17 @@ impl<R: Reauthenticator> Engine<R> {
             Err(_panic) => Err(ReauthError::panicked()),
         };
         let mut flights = lock(&self.flights);
-        if let Ok(credentials) = &result {
-            let current = self.epoch.load(Ordering::Acquire) == epoch;
-            if current && !self.reauthenticator.attaches_credentials() {
-                let requirements = requirements.clone();
-                self.memory
-                    .remember(user, &uri, requirements, credentials.clone());
+        match &result {
+            Ok(credentials) => {
+                let current = self.epoch.load(Ordering::Acquire) == epoch;
+                if current && !self.reauthenticator.attaches_credentials() {
+                    let requirements = requirements.clone();
+                    self.memory
+                        .remember(user, &uri, requirements, credentials.clone());
+                }
             }
+            // Failed or cancelled: not asked again for a while.
+            Err(error) => self.keep_quiet(&requirements, error.clone(), limits.quiet_period),
         }
         if flights
             .get(&requirements)
@@ -231,5 +323,42 @@ impl<R: Reauthenticator> Engine<R> {
             flights.remove(&requirements);
         }
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine() -> Engine<impl Reauthenticator> {
+        Engine::new(|_cx: ReauthContext| async { Credentials::bearer("t") })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_quiet_requirements_are_bounded_the_oldest_go() {
+        let engine = engine();
+        let period = Duration::from_secs(10);
+        for i in 0..MAX_QUIET + 100 {
+            engine.keep_quiet(&format!("k{i}"), ReauthError::did_not_help(), period);
+            tokio::time::advance(Duration::from_millis(1)).await;
+        }
+        assert_eq!(engine.quiet_len(), MAX_QUIET);
+        assert!(engine.quiet_error("k99").is_none(), "among the oldest");
+        assert!(engine.quiet_error("k100").is_some());
+        assert!(engine
+            .quiet_error(&format!("k{}", MAX_QUIET + 99))
+            .is_some());
+        // Past their period, they all go at once when room is needed.
+        tokio::time::advance(period).await;
+        engine.keep_quiet("new", ReauthError::did_not_help(), period);
+        assert_eq!(engine.quiet_len(), 1);
+        assert!(engine.quiet_error("new").is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_zero_quiet_period_keeps_nothing() {
+        let engine = engine();
+        engine.keep_quiet("k", ReauthError::did_not_help(), Duration::ZERO);
+        assert_eq!(engine.quiet_len(), 0);
     }
 }

@@ -172,6 +172,32 @@ impl<R: Reauthenticator, P> GareRedriveLayer<R, P> {
         self
     }
 
+    /// How long requirements stay quiet after a reauthentication for them
+    /// failed, was cancelled, or did not help (its retry met the same
+    /// requirements again: a server that answers every request with a
+    /// GARE). Default: 10 s; zero turns it off. Meanwhile a request that
+    /// meets them gets its original response with
+    /// [`RedriveOutcome::ReauthFailed`](super::RedriveOutcome::ReauthFailed)
+    /// carrying that same error, and the reauthenticator is not called: no
+    /// storm of logins (each showing text the server chose) and no prompt
+    /// asked again the moment the person cancelled it. Requirements are
+    /// those of the single flight: the same user, origin and normalized
+    /// GARE. At most 1,024 of them are kept quiet at once (those whose
+    /// period is over go first, then the oldest).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_gare::redrive::{Credentials, GareRedriveLayer, ReauthContext};
+    ///
+    /// let layer = GareRedriveLayer::new(|_cx: ReauthContext| async { Credentials::bearer("t") })
+    ///     .reauth_quiet_period(Duration::from_secs(60));
+    /// assert!(format!("{layer:?}").contains("reauth_quiet_period: 60s"));
+    /// ```
+    pub fn reauth_quiet_period(mut self, period: std::time::Duration) -> Self {
+        self.settings.reauth_quiet_period = period;
+        self
+    }
+
     /// Sends request bodies again by cloning them with `clone_body` (or not
     /// at all, where it gives `None`), in place of their
     /// [`Replayable`](super::Replayable) impl: for body types from other

@@ -56,8 +56,11 @@ pub enum RedriveOutcome {
     /// or over the replay cap): the original response, GARE attached.
     NotReplayable,
     /// A GARE, but reauthentication failed (an error, a panic in the
-    /// reauthenticator, a missed `reauth_timeout`): the original response,
-    /// GARE attached.
+    /// reauthenticator, a missed `reauth_timeout`), or one for the same
+    /// requirements failed or did not help (its retry met them again) within
+    /// the [quiet period](super::GareRedriveLayer::reauth_quiet_period): the
+    /// original response, GARE attached. In the quiet period the error is
+    /// that earlier one, and the reauthenticator is not called.
     ReauthFailed(ReauthError),
     /// A GARE from another origin than the request was sent to (a redirect
     /// was followed): not this origin's to log in for. The response, GARE
@@ -100,6 +103,12 @@ impl ReauthError {
                  ({limit:?}): build the runtime with enable_time()"
             )
             .into(),
+        )
+    }
+
+    pub(crate) fn did_not_help() -> Self {
+        ReauthError::new(
+            "the reauthentication did not help: its retry met the same requirements again".into(),
         )
     }
 

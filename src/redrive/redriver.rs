@@ -11,11 +11,12 @@ use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri};
 use http_body::Body;
 use tower_http::follow_redirect::RequestUri;
 
-use super::engine::Engine;
+use super::engine::{requirements_key, Engine, Limits};
 use super::inspect::{refuses_token, requirement};
 use super::settings::Settings;
 use super::{
-    Credentials, Origin, ReauthContext, Reauthenticator, RedriveBody, RedriveOutcome, User,
+    Credentials, Origin, ReauthContext, ReauthError, Reauthenticator, RedriveBody, RedriveOutcome,
+    User,
 };
 use crate::gare::Gare;
 
@@ -53,11 +54,46 @@ impl<R> Redriver<R> {
 impl<R> Redriver<R> {
     /// Whether a response with no requirement plainly refused the token the
     /// request was sent with (see [`refuses_token`]).
-    fn token_refused<B>(&self, sent: &Sent, response: &Response<B>) -> bool {
+    fn token_refused<B>(&self, sent_with_token: bool, response: &Response<B>) -> bool {
         self.settings.rejected_tokens
             && response.status() == StatusCode::UNAUTHORIZED
-            && sent.authorization.is_some()
+            && sent_with_token
             && refuses_token(response.headers())
+    }
+
+    /// What a read trigger-status response asks to reauthenticate for, and
+    /// the GARE the caller sees with it (none for a refused token: that is
+    /// no GARE); or why there is nothing to reauthenticate for.
+    fn needed<B>(
+        &self,
+        found: Result<Gare, RedriveOutcome>,
+        sent_with_token: bool,
+        response: &Response<B>,
+    ) -> Result<(Gare, Option<Gare>), RedriveOutcome> {
+        match found {
+            Ok(gare) => Ok((gare.clone(), Some(gare))),
+            Err(RedriveOutcome::NoGare) if self.token_refused(sent_with_token, response) => {
+                Ok((Gare::new("AuthenticationFailed", Default::default()), None))
+            }
+            Err(outcome) => Err(outcome),
+        }
+    }
+
+    /// Why a request that met a requirement is not reauthenticated for
+    /// and sent again, whatever its body: the requirement is another
+    /// origin's.
+    fn not_retried<B>(&self, sent: &Sent, response: &Response<B>) -> Option<RedriveOutcome> {
+        if answered_elsewhere(response, &Origin::from_uri(&sent.uri)) {
+            return Some(RedriveOutcome::OtherOrigin);
+        }
+        None
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            timeout: self.settings.reauth_timeout,
+            quiet_period: self.settings.reauth_quiet_period,
+        }
     }
 }
 
@@ -134,17 +170,12 @@ impl<R: Reauthenticator> Redriver<R> {
         let (parts, body) = response.into_parts();
         let (body, found) = requirement(&self.settings, &parts.headers, body).await;
         let original = Response::from_parts(parts, body);
-        // What to reauthenticate for, and the GARE the caller sees (none
-        // for a refused token: that is no GARE).
-        let (needed, gare) = match found {
-            Ok(gare) => (gare.clone(), Some(gare)),
-            Err(RedriveOutcome::NoGare) if self.token_refused(&sent, &original) => {
-                (Gare::new("AuthenticationFailed", Default::default()), None)
-            }
+        let (needed, gare) = match self.needed(found, sent.authorization.is_some(), &original) {
+            Ok(needed) => needed,
             Err(outcome) => return Ok(finish(original, None, outcome)),
         };
-        if answered_elsewhere(&original, &Origin::from_uri(&uri)) {
-            return Ok(finish(original, gare, RedriveOutcome::OtherOrigin));
+        if let Some(outcome) = self.not_retried(&sent, &original) {
+            return Ok(finish(original, gare, outcome));
         }
         let Some(replay) = replay else {
             return Ok(finish(original, gare, RedriveOutcome::NotReplayable));
@@ -153,10 +184,13 @@ impl<R: Reauthenticator> Redriver<R> {
         cx.sent_authorization = sent.authorization;
         cx.user = sent.user;
         cx.token_rejected = gare.is_none();
-        let timeout = self.settings.reauth_timeout;
+        let requirements = requirements_key(&cx);
+        // The same request, to ask of the retry's answer whether the
+        // reauthentication helped.
+        let mut again = cx.clone();
         let (credentials, outcome) = self
             .engine
-            .credentials_for(cx, sent.generation, timeout)
+            .credentials_for(cx, requirements.clone(), sent.generation, self.limits())
             .await;
         let credentials = match credentials {
             Ok(credentials) => credentials,
@@ -172,17 +206,35 @@ impl<R: Reauthenticator> Redriver<R> {
         }
         drop(original);
 
-        let retried = resend(replay, credentials).await?;
-        let mut retried = retried;
-        retried.extensions_mut().remove::<SentAuthorization>();
+        let mut sent_with_token = credentials.header_value(&AUTHORIZATION).is_some();
+        let mut retried = resend(replay, credentials).await?;
+        if let Some(SentAuthorization(_)) = retried.extensions_mut().remove() {
+            sent_with_token = true;
+        }
         if !self.triggers(retried.status()) {
             return Ok(finish(retried.map(RedriveBody::new), None, outcome));
         }
         let (parts, body) = retried.into_parts();
         let (body, found) = requirement(&self.settings, &parts.headers, body).await;
-        let mut retried = Response::from_parts(parts, body);
-        retried.extensions_mut().remove::<SentAuthorization>();
-        Ok(finish(retried, found.ok(), outcome))
+        let retried = Response::from_parts(parts, body);
+        let gare = match self.needed(found, sent_with_token, &retried) {
+            Ok((needed, gare)) => {
+                // The server wants what it wanted before the login: asking
+                // again at once would only prompt again (a server that
+                // answers every request with a GARE).
+                again.gare = needed;
+                again.status = retried.status();
+                again.token_rejected = gare.is_none();
+                if requirements_key(&again) == requirements {
+                    let quiet_period = self.settings.reauth_quiet_period;
+                    let error = ReauthError::did_not_help();
+                    self.engine.keep_quiet(&requirements, error, quiet_period);
+                }
+                gare
+            }
+            Err(_) => None,
+        };
+        Ok(finish(retried, gare, outcome))
     }
 }
 

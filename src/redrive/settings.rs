@@ -54,6 +54,9 @@ pub(crate) struct Settings {
     pub(crate) replay_cap: usize,
     pub(crate) header_challenges: bool,
     pub(crate) reauth_timeout: Option<Duration>,
+    /// How long a failed reauthentication (or one that did not help) keeps
+    /// its requirements from starting another.
+    pub(crate) reauth_quiet_period: Duration,
     pub(crate) rejected_tokens: bool,
 }
 
@@ -74,6 +77,7 @@ impl Default for Settings {
             replay_cap: super::DEFAULT_REPLAY_CAP,
             header_challenges: true,
             reauth_timeout: None,
+            reauth_quiet_period: Duration::from_secs(10),
             rejected_tokens: true,
         }
     }

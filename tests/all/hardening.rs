@@ -35,6 +35,15 @@ fn counting(calls: &Arc<AtomicUsize>) -> impl Reauthenticator {
     }
 }
 
+/// A reauthenticator that fails (the person cancelled) and counts its calls.
+fn declining(calls: &Arc<AtomicUsize>) -> impl Reauthenticator {
+    let calls = calls.clone();
+    move |_cx: ReauthContext| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        async { Err::<Credentials, _>(std::io::Error::other("the person cancelled the login")) }
+    }
+}
+
 fn outcome<B>(response: &Response<B>) -> String {
     format!("{:?}", RedriveOutcome::of(response))
 }
@@ -92,6 +101,80 @@ fn fed() -> (Feed, Fed) {
 
 fn chunk(s: &str) -> Result<Frame<Bytes>, std::io::Error> {
     Ok(Frame::data(Bytes::copy_from_slice(s.as_bytes())))
+}
+
+// Item 2 ----------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn a_server_that_gares_every_request_gets_one_login_per_quiet_period() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let addr = gare_every_time(hits.clone()).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let service = GareRedriveLayer::new(counting(&calls)).layer(client::<Full<Bytes>>());
+    let get = || request(Method::GET, format!("http://{addr}/task_list"));
+
+    // The login and its retry: the retry met the same requirements.
+    let response = service.clone().oneshot(get()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(outcome(&response), "Some(Redriven)");
+    assert!(response.extensions().get::<Gare>().is_some());
+    assert_eq!(
+        (calls.load(Ordering::SeqCst), hits.load(Ordering::SeqCst)),
+        (1, 2)
+    );
+
+    // The login did not help: no new one for ten requests in a row.
+    for _ in 0..10 {
+        let response = service.clone().oneshot(get()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert!(reauth_error(&response).contains("did not help"));
+        assert_eq!(body_bytes(response.into_body()).await, CONSENT_GARE);
+    }
+    assert_eq!(
+        (calls.load(Ordering::SeqCst), hits.load(Ordering::SeqCst)),
+        (1, 12)
+    );
+
+    // Once the quiet period (10 s by default) is over, one more.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let response = service.clone().oneshot(get()).await.unwrap();
+    assert_eq!(outcome(&response), "Some(Redriven)");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_login_is_not_asked_again_within_the_quiet_period() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let addr = gare_every_time(hits.clone()).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let service = GareRedriveLayer::new(declining(&calls))
+        .reauth_quiet_period(Duration::from_secs(30))
+        .layer(client::<Full<Bytes>>());
+    let get = |path: &str| request(Method::GET, format!("http://{addr}{path}"));
+
+    let response = service.clone().oneshot(get("/a")).await.unwrap();
+    let first = reauth_error(&response);
+    assert_eq!(first, "the person cancelled the login");
+    // The same requirements, from another path of the origin: the same
+    // error, the original response, and no prompt.
+    tokio::time::sleep(Duration::from_secs(29)).await;
+    let response = service.clone().oneshot(get("/b")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(reauth_error(&response), first);
+    assert_eq!(body_bytes(response.into_body()).await, CONSENT_GARE);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+    // Other requirements are not held back.
+    let response = service.clone().oneshot(get("/other")).await.unwrap();
+    assert_eq!(reauth_error(&response), first);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+    // After the quiet period, the person is asked again.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let response = service.clone().oneshot(get("/a")).await.unwrap();
+    assert_eq!(reauth_error(&response), first);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert_eq!(hits.load(Ordering::SeqCst), 4, "no retry was ever sent");
 }
 
 // Item 3 ----------------------------------------------------------------

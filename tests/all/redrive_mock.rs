@@ -316,7 +316,7 @@ async fn a_failed_reauthentication_gives_back_the_original_response() {
     assert_eq!(hits.load(Ordering::SeqCst), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_panicking_reauthenticator_is_a_failure_for_every_waiter_not_a_panic() {
     let hits = Arc::new(AtomicUsize::new(0));
     let calls = Arc::new(AtomicUsize::new(0));
@@ -343,7 +343,21 @@ async fn a_panicking_reauthenticator_is_a_failure_for_every_waiter_not_a_panic()
         assert_eq!(body_bytes(response.into_body()).await, CONSENT_GARE);
     }
     assert_eq!(calls.load(Ordering::SeqCst), 1);
-    // The layer is still usable: the next GARE starts a new reauthentication.
+    // Right after, the same requirements are quiet: the same failure, and
+    // the reauthenticator is not called again.
+    let response = service
+        .clone()
+        .oneshot(Request::new(String::new()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        RedriveOutcome::of(&response),
+        Some(RedriveOutcome::ReauthFailed(_))
+    ));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // The layer is still usable: after the quiet period (10 s), the next
+    // GARE starts a new reauthentication.
+    tokio::time::sleep(Duration::from_secs(10)).await;
     let response = service
         .clone()
         .oneshot(Request::new(String::new()))
@@ -882,6 +896,9 @@ async fn a_reauth_timeout_fails_the_waiters_and_lets_the_next_gare_start_afresh(
         }
         assert_eq!(body_bytes(response.into_body()).await, CONSENT_GARE);
     }
+    // A timed-out login is a failed one: its requirements stay quiet for
+    // the quiet period (10 s), then the next GARE starts afresh.
+    tokio::time::sleep(Duration::from_secs(10)).await;
     let response = service
         .clone()
         .oneshot(Request::new(String::new()))

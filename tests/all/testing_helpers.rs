@@ -70,7 +70,10 @@ async fn a_failing_reauthenticator_and_scripted_sequences() {
         "good",
     );
     let reauth = RecordingReauthenticator::failing("declined").then_return("good");
-    let client = GareRedriveLayer::new(reauth.clone()).layer(api.clone());
+    // No quiet period after the failure: the script's next answer at once.
+    let client = GareRedriveLayer::new(reauth.clone())
+        .reauth_quiet_period(Duration::ZERO)
+        .layer(api.clone());
     let response = client
         .clone()
         .oneshot(Request::new(String::new()))
