@@ -90,6 +90,55 @@ impl<R: Reauthenticator, P> GareRedriveLayer<R, P> {
         self
     }
 
+    /// The trigger statuses after which a request is sent again whatever
+    /// its method (default 401 and 403). After any other trigger status
+    /// (502 by default) only idempotent methods are: GET, HEAD, OPTIONS,
+    /// PUT, DELETE. A 401 or 403 is a refusal before anything was done;
+    /// a 502 may come after the server acted on a POST, and sending it
+    /// again could act twice. A request not sent again for this gets the
+    /// original response, GARE attached, and
+    /// [`RedriveOutcome::NotIdempotent`](super::RedriveOutcome::NotIdempotent);
+    /// no reauthentication starts for it.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use http::{Request, Response, StatusCode};
+    /// use tower::{service_fn, Layer, ServiceExt};
+    /// use tower_gare::gare::{AuthorizationParameters, Gare};
+    /// use tower_gare::redrive::{Credentials, GareRedriveLayer, ReauthContext, RedriveOutcome};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// // A 502 GARE (as Transfer's `LoginFailed`) until the token comes.
+    /// let server = service_fn(|req: Request<String>| async move {
+    ///     if req.headers().contains_key("authorization") {
+    ///         return Ok::<_, Infallible>(Response::new(String::from("created")));
+    ///     }
+    ///     let gare = Gare::new("ConsentRequired", AuthorizationParameters::default());
+    ///     Ok(gare.to_response_with_status(StatusCode::BAD_GATEWAY))
+    /// });
+    /// let reauth = |_cx: ReauthContext| async { Credentials::bearer("t") };
+    /// let post = || Request::post("https://api.example.org/").body(String::new()).unwrap();
+    ///
+    /// let client = GareRedriveLayer::new(reauth).layer(server);
+    /// let response = client.oneshot(post()).await.unwrap();
+    /// assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    /// assert!(matches!(RedriveOutcome::of(&response), Some(RedriveOutcome::NotIdempotent)));
+    ///
+    /// // This API's POSTs are safe to send twice: retry them after a 502 too.
+    /// let layer = GareRedriveLayer::new(reauth).retry_any_method_on([
+    ///     StatusCode::UNAUTHORIZED,
+    ///     StatusCode::FORBIDDEN,
+    ///     StatusCode::BAD_GATEWAY,
+    /// ]);
+    /// let response = layer.layer(server).oneshot(post()).await.unwrap();
+    /// assert!(matches!(RedriveOutcome::of(&response), Some(RedriveOutcome::Redriven)));
+    /// # });
+    /// ```
+    pub fn retry_any_method_on(mut self, statuses: impl IntoIterator<Item = StatusCode>) -> Self {
+        self.settings.any_method = statuses.into_iter().collect();
+        self
+    }
+
     /// The most bytes of a trigger-status body read to look for a GARE
     /// (default 64 KiB). A larger body passes through whole, unparsed.
     pub fn response_cap(mut self, bytes: usize) -> Self {

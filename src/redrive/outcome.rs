@@ -55,6 +55,12 @@ pub enum RedriveOutcome {
     /// A GARE, but the request body could not be sent again (not replayable,
     /// or over the replay cap): the original response, GARE attached.
     NotReplayable,
+    /// A GARE on a status after which only idempotent methods (GET, HEAD,
+    /// OPTIONS, PUT, DELETE) are sent again, and the request's method is
+    /// not one: a 502 may come after the server acted on a POST. Not
+    /// reauthenticated, not retried: the original response, GARE attached.
+    /// See [`retry_any_method_on`](super::GareRedriveLayer::retry_any_method_on).
+    NotIdempotent,
     /// A GARE, but reauthentication failed (an error, a panic in the
     /// reauthenticator, a missed `reauth_timeout`), or one for the same
     /// requirements failed or did not help (its retry met them again) within

@@ -13,7 +13,7 @@ use tower_http::follow_redirect::RequestUri;
 
 use super::engine::{requirements_key, Engine, Limits};
 use super::inspect::{refuses_token, requirement};
-use super::settings::Settings;
+use super::settings::{is_idempotent, Settings};
 use super::{
     Credentials, Origin, ReauthContext, ReauthError, Reauthenticator, RedriveBody, RedriveOutcome,
     User,
@@ -81,10 +81,14 @@ impl<R> Redriver<R> {
 
     /// Why a request that met a requirement is not reauthenticated for
     /// and sent again, whatever its body: the requirement is another
-    /// origin's.
+    /// origin's, or the method is not idempotent and the status says the
+    /// server may have acted.
     fn not_retried<B>(&self, sent: &Sent, response: &Response<B>) -> Option<RedriveOutcome> {
         if answered_elsewhere(response, &Origin::from_uri(&sent.uri)) {
             return Some(RedriveOutcome::OtherOrigin);
+        }
+        if !self.settings.any_method.contains(response.status()) && !is_idempotent(&sent.method) {
+            return Some(RedriveOutcome::NotIdempotent);
         }
         None
     }

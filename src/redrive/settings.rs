@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use http::StatusCode;
+use http::{Method, StatusCode};
 
 /// The response-buffer cap [`GareRedriveLayer`](super::GareRedriveLayer) uses by default: 64 KiB.
 pub const DEFAULT_RESPONSE_CAP: usize = 64 * 1024;
@@ -44,10 +44,26 @@ impl std::fmt::Debug for StatusSet {
     }
 }
 
+/// Whether `method` may be sent twice with the effect of once: the methods
+/// RFC 9110 calls idempotent, less TRACE (never worth a login).
+pub(crate) fn is_idempotent(method: &Method) -> bool {
+    [
+        Method::GET,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::PUT,
+        Method::DELETE,
+    ]
+    .contains(method)
+}
+
 /// A layer's settings: what its builder methods set.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub(crate) triggers: StatusSet,
+    /// The trigger statuses after which any method is retried; after the
+    /// others, only idempotent ones.
+    pub(crate) any_method: StatusSet,
     pub(crate) response_cap: usize,
     /// The longest a trigger-status body may take to read.
     pub(crate) response_read_timeout: Duration,
@@ -72,6 +88,11 @@ impl Default for Settings {
             ]
             .into_iter()
             .collect(),
+            // A 401 or 403 is a refusal before anything was done; a 502 may
+            // come after the server acted.
+            any_method: [StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN]
+                .into_iter()
+                .collect(),
             response_cap: DEFAULT_RESPONSE_CAP,
             response_read_timeout: Duration::from_secs(10),
             replay_cap: super::DEFAULT_REPLAY_CAP,

@@ -103,6 +103,92 @@ fn chunk(s: &str) -> Result<Frame<Bytes>, std::io::Error> {
     Ok(Frame::data(Bytes::copy_from_slice(s.as_bytes())))
 }
 
+// Item 1 ----------------------------------------------------------------
+
+/// `/bad-gateway` answers a 502 GARE (Transfer's `LoginFailed` shape), and
+/// `/forbidden` a 403 one, until the request carries `TOKEN`. Counts the
+/// requests of each method.
+async fn acting_server(seen: Arc<Mutex<Vec<(Method, bool)>>>) -> std::net::SocketAddr {
+    serve(move |req: Request<Incoming>| {
+        let seen = seen.clone();
+        async move {
+            let ok = authorized(&req, TOKEN);
+            seen.lock().unwrap().push((req.method().clone(), ok));
+            let status = match req.uri().path() {
+                "/bad-gateway" => StatusCode::BAD_GATEWAY,
+                _ => StatusCode::FORBIDDEN,
+            };
+            req.into_body().collect().await.unwrap();
+            if ok {
+                reply(StatusCode::OK, "done")
+            } else {
+                reply(status, CONSENT_GARE)
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_post_that_got_a_502_gare_is_not_sent_again_an_idempotent_method_is() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let addr = acting_server(seen.clone()).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let layer = GareRedriveLayer::new(counting(&calls));
+    let service = layer.layer(client::<Full<Bytes>>());
+
+    // The server may have acted on the POST before its 502: never twice.
+    let post = request(Method::POST, format!("http://{addr}/bad-gateway"));
+    let response = service.clone().oneshot(post).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(outcome(&response), "Some(NotIdempotent)");
+    assert_eq!(
+        response.extensions().get::<Gare>().unwrap().code,
+        "ConsentRequired"
+    );
+    assert_eq!(body_bytes(response.into_body()).await, CONSENT_GARE);
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "no login for a request not retried"
+    );
+    assert_eq!(*seen.lock().unwrap(), [(Method::POST, false)]);
+
+    // PUT is idempotent: sent again after the login.
+    let put = request(Method::PUT, format!("http://{addr}/bad-gateway"));
+    let response = service.clone().oneshot(put).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(outcome(&response), "Some(Redriven)");
+
+    // A 403 is a refusal before anything was done: any method is retried.
+    layer.forget_credentials();
+    let post = request(Method::POST, format!("http://{addr}/forbidden"));
+    let response = service.clone().oneshot(post).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(outcome(&response), "Some(Redriven)");
+
+    // An API whose POSTs are safe twice says so.
+    let lenient = GareRedriveLayer::new(counting(&calls))
+        .retry_any_method_on([
+            StatusCode::UNAUTHORIZED,
+            StatusCode::FORBIDDEN,
+            StatusCode::BAD_GATEWAY,
+        ])
+        .layer(client::<Full<Bytes>>());
+    let post = request(Method::POST, format!("http://{addr}/bad-gateway"));
+    let response = lenient.oneshot(post).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(outcome(&response), "Some(Redriven)");
+    let posts: Vec<bool> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(method, _)| method == Method::POST)
+        .map(|(_, ok)| *ok)
+        .collect();
+    assert_eq!(posts, [false, false, true, false, true]);
+}
+
 // Item 2 ----------------------------------------------------------------
 
 #[tokio::test(start_paused = true)]
