@@ -218,6 +218,11 @@ impl<C, P, T> Login<C, P, T> {
         self.inner.resource_servers.for_uri(uri)
     }
 
+    /// The same, borrowed when a rule names it (no allocation per request).
+    pub(crate) fn resource_server_of(&self, uri: &Uri) -> std::borrow::Cow<'_, str> {
+        self.inner.resource_servers.of(uri)
+    }
+
     /// The attaching layer alone: each request gets its resource server's
     /// token. [`layer`](Login::layer) is this inside the redrive layer,
     /// which is what most programs want.

@@ -1,6 +1,8 @@
 //! Which resource server a request goes to, so the login hands back the
 //! right one of the tokens it got.
 
+use std::borrow::Cow;
+
 use http::Uri;
 
 use super::environment::{service_url, RESOURCE_SERVERS};
@@ -64,13 +66,28 @@ impl ResourceServers {
 
     /// The resource server `uri` belongs to.
     pub fn for_uri(&self, uri: &Uri) -> String {
-        self.rules
+        self.of(uri).into_owned()
+    }
+
+    /// The resource server `uri` belongs to, borrowed from the rules when a
+    /// rule names it: what the attaching layer looks up on every request,
+    /// without allocating.
+    pub(crate) fn of(&self, uri: &Uri) -> Cow<'_, str> {
+        let rule = self
+            .rules
             .iter()
-            .filter(|(origin, path, _)| {
-                origin.matches(uri) && uri.path().starts_with(path.as_str())
-            })
-            .max_by_key(|(_, path, _)| path.len())
-            .map(|(_, _, resource_server)| resource_server.clone())
-            .unwrap_or_else(|| uri.host().unwrap_or_default().to_ascii_lowercase())
+            .filter(|(origin, path, _)| origin.matches(uri) && uri.path().starts_with(path.as_str()))
+            .max_by_key(|(_, path, _)| path.len());
+        match rule {
+            Some((_, _, resource_server)) => Cow::Borrowed(resource_server),
+            None => {
+                let host = uri.host().unwrap_or_default();
+                if host.bytes().any(|b| b.is_ascii_uppercase()) {
+                    Cow::Owned(host.to_ascii_lowercase())
+                } else {
+                    Cow::Owned(host.to_owned())
+                }
+            }
+        }
     }
 }

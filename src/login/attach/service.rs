@@ -4,12 +4,12 @@ use std::fmt;
 use std::task::{Context, Poll};
 
 use http::header::AUTHORIZATION;
-use http::{Request, Response, Uri};
+use http::{Request, Response};
 use tower_service::Service;
 
 use super::future::{tell_sent, AttachFuture, InsecureUrl};
 use crate::login::{Login, Prompt, TokenClient, TokenStore};
-use crate::redrive::{BoxError, User};
+use crate::redrive::{may_carry_token, BoxError, User};
 
 /// The service [`AttachTokensLayer`](super::AttachTokensLayer) makes.
 pub struct AttachTokens<S, C, P, T> {
@@ -25,21 +25,6 @@ impl<S, C, P, T> AttachTokens<S, C, P, T> {
             login,
             allow_plain_http,
         }
-    }
-}
-
-/// Whether a token may travel to `uri`: over TLS, or to this machine.
-fn may_carry_token(uri: &Uri) -> bool {
-    match uri.scheme_str() {
-        Some(scheme) if scheme.eq_ignore_ascii_case("http") => {
-            let host = uri.host().unwrap_or("");
-            let host = host.trim_start_matches('[').trim_end_matches(']');
-            host.eq_ignore_ascii_case("localhost")
-                || host
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback())
-        }
-        _ => true,
     }
 }
 
@@ -69,7 +54,7 @@ where
             return AttachFuture::failed(InsecureUrl::of(request.uri()).into());
         }
         let user = request.extensions().get::<User>();
-        let resource_server = self.login.resource_server_for(request.uri());
+        let resource_server = self.login.resource_server_of(request.uri());
         if let Some(credentials) = self.login.held_credentials(user, &resource_server) {
             credentials.apply_to(request.headers_mut());
             let sent = request.headers().get(AUTHORIZATION).cloned();
@@ -79,6 +64,7 @@ where
         // or a login), then send. The service made ready is the one called.
         let clone = self.inner.clone();
         let mut ready = std::mem::replace(&mut self.inner, clone);
+        let resource_server = resource_server.into_owned();
         let login = self.login.clone();
         let user = user.cloned();
         AttachFuture::waiting(async move {
