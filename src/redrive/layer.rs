@@ -247,6 +247,47 @@ impl<R: Reauthenticator, P> GareRedriveLayer<R, P> {
         self
     }
 
+    /// Whether credentials may go on plain-`http` requests to hosts that
+    /// are not loopback (default: no). By default the layer puts none
+    /// there: neither remembered ones nor a retry's. A GARE on such a
+    /// request is not reauthenticated for: the caller gets the original
+    /// response, GARE attached, with
+    /// [`RedriveOutcome::PlainHttp`](super::RedriveOutcome::PlainHttp).
+    /// `https`, and `http` to `localhost`, 127.0.0.0/8 or `::1`, are always
+    /// fine. A [`Login`](crate::login::Login)'s attaching layer has the same
+    /// rule and its own `allow_plain_http`.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use http::{Request, Response};
+    /// use tower::{service_fn, Layer, ServiceExt};
+    /// use tower_gare::gare::{AuthorizationParameters, Gare};
+    /// use tower_gare::redrive::{Credentials, GareRedriveLayer, ReauthContext, RedriveOutcome};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let server = service_fn(|req: Request<String>| async move {
+    ///     Ok::<_, Infallible>(match req.headers().get("authorization") {
+    ///         Some(_) => Response::new(String::from("ok")),
+    ///         None => Gare::new("ConsentRequired", AuthorizationParameters::default()).to_response(),
+    ///     })
+    /// });
+    /// let reauth = |_cx: ReauthContext| async { Credentials::bearer("t") };
+    /// let plain = || Request::get("http://api.example.org/").body(String::new()).unwrap();
+    ///
+    /// let client = GareRedriveLayer::new(reauth).layer(server);
+    /// let response = client.oneshot(plain()).await.unwrap();
+    /// assert!(matches!(RedriveOutcome::of(&response), Some(RedriveOutcome::PlainHttp)));
+    ///
+    /// let client = GareRedriveLayer::new(reauth).allow_plain_http(true).layer(server);
+    /// let response = client.oneshot(plain()).await.unwrap();
+    /// assert_eq!(response.status(), 200);
+    /// # });
+    /// ```
+    pub fn allow_plain_http(mut self, allow: bool) -> Self {
+        self.settings.allow_plain_http = allow;
+        self
+    }
+
     /// Sends request bodies again by cloning them with `clone_body` (or not
     /// at all, where it gives `None`), in place of their
     /// [`Replayable`](super::Replayable) impl: for body types from other

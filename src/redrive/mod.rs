@@ -80,6 +80,8 @@ pub use body::RedriveBody;
 pub use credentials::{Credentials, InvalidCredentials};
 pub use future::ResponseFuture;
 pub use layer::GareRedriveLayer;
+#[cfg(feature = "login")]
+pub(crate) use origin::may_carry_token;
 pub use origin::Origin;
 pub use outcome::{ReauthError, RedriveOutcome};
 pub(crate) use reauth::BoxError;

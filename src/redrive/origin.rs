@@ -1,4 +1,5 @@
-//! The origin (scheme, host, port) that credentials belong to.
+//! The origin (scheme, host, port) that credentials belong to, and whether
+//! a request may carry them at all.
 
 use std::fmt;
 
@@ -85,5 +86,56 @@ impl fmt::Display for Origin {
             return f.write_str("(relative)");
         }
         write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+    }
+}
+
+/// Whether credentials may travel to `uri`: over TLS (any scheme but plain
+/// `http`), or to this machine (`localhost`, 127.0.0.0/8, `::1`), where no
+/// one on the network reads them. A relative URI has no scheme: the service
+/// decides where it goes, as it does for every other header. The one check
+/// for the redrive layer's credentials and a `Login`'s attached tokens.
+pub(crate) fn may_carry_token(uri: &Uri) -> bool {
+    match uri.scheme_str() {
+        Some(scheme) if scheme.eq_ignore_ascii_case("http") => {
+            let host = uri.host().unwrap_or("");
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            host.eq_ignore_ascii_case("localhost")
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_go_over_tls_or_to_loopback_only() {
+        for ok in [
+            "https://example.org/",
+            "HTTPS://example.org/",
+            "http://localhost:8080/",
+            "http://LocalHost/",
+            "http://127.0.0.1:1/",
+            "http://127.255.0.9/",
+            "http://[::1]:8080/",
+            "/relative",
+        ] {
+            assert!(may_carry_token(&ok.parse().unwrap()), "{ok}");
+        }
+        for refused in [
+            "http://example.org/",
+            "HTTP://example.org/",
+            "http://10.0.0.1/",
+            "http://128.0.0.1/",
+            "http://[::2]/",
+            "http://localhost.example.org/",
+            "http://0.0.0.0/",
+        ] {
+            assert!(!may_carry_token(&refused.parse().unwrap()), "{refused}");
+        }
     }
 }

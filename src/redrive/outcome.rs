@@ -61,6 +61,11 @@ pub enum RedriveOutcome {
     /// reauthenticated, not retried: the original response, GARE attached.
     /// See [`retry_any_method_on`](super::GareRedriveLayer::retry_any_method_on).
     NotIdempotent,
+    /// A GARE on a plain-`http` request to a host that is not loopback:
+    /// credentials are not sent in the clear, so it is not reauthenticated
+    /// for or retried. The original response, GARE attached. See
+    /// [`allow_plain_http`](super::GareRedriveLayer::allow_plain_http).
+    PlainHttp,
     /// A GARE, but reauthentication failed (an error, a panic in the
     /// reauthenticator, a missed `reauth_timeout`), or one for the same
     /// requirements failed or did not help (its retry met them again) within

@@ -13,6 +13,7 @@ use tower_http::follow_redirect::RequestUri;
 
 use super::engine::{requirements_key, Engine, Limits};
 use super::inspect::{refuses_token, requirement};
+use super::origin::may_carry_token;
 use super::settings::{is_idempotent, Settings};
 use super::{
     Credentials, Origin, ReauthContext, ReauthError, Reauthenticator, RedriveBody, RedriveOutcome,
@@ -52,6 +53,12 @@ impl<R> Redriver<R> {
 }
 
 impl<R> Redriver<R> {
+    /// Whether credentials may go on a request to `uri`: not on plain
+    /// `http` off loopback, unless the layer allows it.
+    fn may_carry_credentials(&self, uri: &Uri) -> bool {
+        self.settings.allow_plain_http || may_carry_token(uri)
+    }
+
     /// Whether a response with no requirement plainly refused the token the
     /// request was sent with (see [`refuses_token`]).
     fn token_refused<B>(&self, sent_with_token: bool, response: &Response<B>) -> bool {
@@ -81,11 +88,14 @@ impl<R> Redriver<R> {
 
     /// Why a request that met a requirement is not reauthenticated for
     /// and sent again, whatever its body: the requirement is another
-    /// origin's, or the method is not idempotent and the status says the
-    /// server may have acted.
+    /// origin's; credentials would go in the clear; or the method is not
+    /// idempotent and the status says the server may have acted.
     fn not_retried<B>(&self, sent: &Sent, response: &Response<B>) -> Option<RedriveOutcome> {
         if answered_elsewhere(response, &Origin::from_uri(&sent.uri)) {
             return Some(RedriveOutcome::OtherOrigin);
+        }
+        if !self.may_carry_credentials(&sent.uri) {
+            return Some(RedriveOutcome::PlainHttp);
         }
         if !self.settings.any_method.contains(response.status()) && !is_idempotent(&sent.method) {
             return Some(RedriveOutcome::NotIdempotent);
@@ -137,7 +147,11 @@ impl<R: Reauthenticator> Redriver<R> {
         user: Option<&User>,
         headers: &mut HeaderMap,
     ) -> Sent {
-        let generation = self.engine.apply_remembered(user, &uri, headers);
+        let generation = if self.may_carry_credentials(&uri) {
+            self.engine.apply_remembered(user, &uri, headers)
+        } else {
+            0
+        };
         Sent {
             method,
             uri,

@@ -74,6 +74,8 @@ pub(crate) struct Settings {
     /// its requirements from starting another.
     pub(crate) reauth_quiet_period: Duration,
     pub(crate) rejected_tokens: bool,
+    /// Whether credentials may go on plain-`http` requests off loopback.
+    pub(crate) allow_plain_http: bool,
 }
 
 impl Default for Settings {
@@ -100,6 +102,7 @@ impl Default for Settings {
             reauth_timeout: None,
             reauth_quiet_period: Duration::from_secs(10),
             rejected_tokens: true,
+            allow_plain_http: false,
         }
     }
 }

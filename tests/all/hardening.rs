@@ -405,3 +405,99 @@ fn a_reauth_timeout_on_a_runtime_without_timers_is_an_error_not_a_panic() {
         assert!(error.contains("timers"), "{error}");
     }
 }
+
+// Item 6 ----------------------------------------------------------------
+
+/// Each request's URI and bearer token, as a server saw them.
+type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
+/// A resource server anywhere (in memory): `CONSENT_GARE` until `TOKEN`.
+/// Notes the `Authorization` of every request.
+fn consent_anywhere(
+    seen: Seen,
+) -> impl Service<
+    Request<String>,
+    Response = Response<Full<Bytes>>,
+    Error = std::convert::Infallible,
+    Future = impl Send,
+> + Clone
+       + Send {
+    tower::service_fn(move |req: Request<String>| {
+        let token = crate::common::bearer(&req);
+        let ok = token.as_deref() == Some(TOKEN);
+        seen.lock().unwrap().push((req.uri().to_string(), token));
+        async move {
+            Ok(if ok {
+                reply(StatusCode::OK, "ok")
+            } else {
+                reply(StatusCode::FORBIDDEN, CONSENT_GARE)
+            })
+        }
+    })
+}
+
+fn get(uri: &str) -> Request<String> {
+    Request::get(uri).body(String::new()).unwrap()
+}
+
+#[tokio::test]
+async fn no_credentials_go_over_plain_http_off_loopback_unless_allowed() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let strict = GareRedriveLayer::new(counting(&calls));
+    let service = strict.layer(consent_anywhere(seen.clone()));
+
+    // A GARE on plain http to another host: no login, no token in the clear.
+    let response = service
+        .clone()
+        .oneshot(get("http://api.example.org/a"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(outcome(&response), "Some(PlainHttp)");
+    assert!(response.extensions().get::<Gare>().is_some());
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+
+    // Loopback is this machine: fine by default.
+    for uri in [
+        "http://127.0.0.1:9/a",
+        "http://localhost:9/a",
+        "http://[::1]:9/a",
+    ] {
+        let response = service.clone().oneshot(get(uri)).await.unwrap();
+        assert_eq!(outcome(&response), "Some(Redriven)", "{uri}");
+    }
+
+    // Allowed explicitly (a clone of the layer, sharing its memory): the
+    // retry carries the token, and it is remembered for that origin...
+    let lenient = strict.clone().allow_plain_http(true);
+    let service_lenient = lenient.layer(consent_anywhere(seen.clone()));
+    let response = service_lenient
+        .clone()
+        .oneshot(get("http://api.example.org/b"))
+        .await
+        .unwrap();
+    assert_eq!(outcome(&response), "Some(Redriven)");
+    let response = service_lenient
+        .oneshot(get("http://api.example.org/c"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "remembered");
+    // ...but the strict layer never puts it on a plain http request.
+    let response = service
+        .oneshot(get("http://api.example.org/d"))
+        .await
+        .unwrap();
+    assert_eq!(outcome(&response), "Some(PlainHttp)");
+    let seen = seen.lock().unwrap();
+    let tokens_to = |path: &str| -> Vec<Option<String>> {
+        seen.iter()
+            .filter(|(uri, _)| uri == &format!("http://api.example.org{path}"))
+            .map(|(_, token)| token.clone())
+            .collect()
+    };
+    assert_eq!(tokens_to("/a"), [None]);
+    assert_eq!(tokens_to("/b"), [None, Some(TOKEN.to_owned())]);
+    assert_eq!(tokens_to("/c"), [Some(TOKEN.to_owned())]);
+    assert_eq!(tokens_to("/d"), [None]);
+}

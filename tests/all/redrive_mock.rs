@@ -492,7 +492,9 @@ async fn credentials_are_remembered_for_the_origin_and_never_sent_elsewhere() {
         }
     });
     let recorder = RecordingReauthenticator::returning(TOKEN);
-    let layer = GareRedriveLayer::new(recorder.clone());
+    // Plain http allowed: this test is about origins (`/d` is another
+    // scheme); hardening.rs proves the plain-http rule.
+    let layer = GareRedriveLayer::new(recorder.clone()).allow_plain_http(true);
     let service = layer.layer_service(inner.clone());
     // A second service from the same layer shares the memory.
     let sibling = layer.layer_service(inner);
