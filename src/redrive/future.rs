@@ -25,7 +25,8 @@ pub(crate) struct Pending<S, R, B> {
     /// The request again, with a replay handle of its body (`None`: the
     /// body cannot be sent twice).
     pub(crate) replay: Option<Request<B>>,
-    /// The replay policy's check that the handle still holds the whole body.
+    /// The replay policy's check, right before the retry, that the handle
+    /// still holds the whole body (and will when it is sent).
     pub(crate) can_replay: fn(&B) -> bool,
 }
 
@@ -53,9 +54,9 @@ where
             poll_fn(|cx| service.poll_ready(cx)).await?;
             service.call(request).await
         };
-        let still_replayable = |request: &Request<B>| can_replay(request.body());
+        let start_replay = |request: &Request<B>| can_replay(request.body());
         redriver
-            .redrive(sent, replay, still_replayable, response, resend)
+            .redrive(sent, replay, start_replay, response, resend)
             .await
     }
 }

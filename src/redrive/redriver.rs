@@ -162,15 +162,17 @@ impl<R: Reauthenticator> Redriver<R> {
     }
 
     /// The slow path. `response` has a trigger status; `replay` is the
-    /// request to send again (`None`: it cannot be), `can_replay` asks
-    /// whether it still can after the login, and `resend` sends it with the
-    /// new credentials. One retry, ever: the retried response goes back
-    /// whatever it is, its own requirement attached.
+    /// request to send again (`None`: it cannot be); `start_replay` asks,
+    /// right before it is sent, whether it still can, and makes sure it
+    /// still can when sent (see [`Replayable::start_replay`](super::Replayable::start_replay));
+    /// `resend` sends it with the new credentials. One retry, ever: the
+    /// retried response goes back whatever it is, its own requirement
+    /// attached.
     pub(crate) async fn redrive<Req, B, E, Fut>(
         &self,
         sent: Sent,
         replay: Option<Req>,
-        can_replay: impl FnOnce(&Req) -> bool,
+        start_replay: impl FnOnce(&Req) -> bool,
         mut response: Response<B>,
         resend: impl FnOnce(Req, Credentials) -> Fut,
     ) -> Result<Response<RedriveBody<B>>, E>
@@ -219,7 +221,8 @@ impl<R: Reauthenticator> Redriver<R> {
         };
         // A login can take minutes, and a streaming body can outgrow its
         // recording meanwhile: look again before giving up the original.
-        if !can_replay(&replay) {
+        // From this look on, the first attempt's upload no longer records.
+        if !start_replay(&replay) {
             return Ok(finish(original, gare, RedriveOutcome::NotReplayable));
         }
         drop(original);

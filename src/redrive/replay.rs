@@ -42,6 +42,17 @@ pub trait Replayable: Sized {
     fn can_replay(&self) -> bool {
         true
     }
+
+    /// Asked once, right before the layer sends the handle: whether it can
+    /// still produce the whole body, and if so, that it still can when it
+    /// is polled. Until then the retry may wait for the service to be ready
+    /// while the first attempt's upload goes on; a recording body
+    /// ([`ReplayBody`](super::ReplayBody)) therefore supersedes every older
+    /// copy here, so none of them reads or records any more (polled again,
+    /// they fail). By default, [`can_replay`](Replayable::can_replay).
+    fn start_replay(&self) -> bool {
+        self.can_replay()
+    }
 }
 
 macro_rules! replayable_by_clone {
@@ -99,6 +110,10 @@ impl<B: Replayable> Replayable for Option<B> {
     fn can_replay(&self) -> bool {
         self.as_ref().is_none_or(Replayable::can_replay)
     }
+
+    fn start_replay(&self) -> bool {
+        self.as_ref().is_none_or(Replayable::start_replay)
+    }
 }
 
 /// How a [`GareRedrive`](super::GareRedrive) service gets a second copy of
@@ -113,7 +128,9 @@ pub trait ReplayPolicy<B>: Clone {
     fn replay_handle(&self, body: &B, cap: usize) -> Option<B>;
 
     /// Whether `handle` can still produce the whole body, asked again after
-    /// a login (which can take minutes while the first copy streams on).
+    /// a login (which can take minutes while the first copy streams on),
+    /// right before the handle is sent; a yes must hold until it is (see
+    /// [`Replayable::start_replay`]).
     fn can_replay(handle: &B) -> bool;
 }
 
@@ -127,7 +144,7 @@ impl<B: Replayable> ReplayPolicy<B> for ReplayableBodies {
     }
 
     fn can_replay(handle: &B) -> bool {
-        handle.can_replay()
+        handle.start_replay()
     }
 }
 

@@ -21,9 +21,11 @@ pub const DEFAULT_REPLAY_CAP: usize = 64 * 1024;
 /// The replay is right when the server answered before it read the whole
 /// body (the replay sends what was read, then reads on), and it never yields
 /// a chunk twice: each copy keeps its own place in one shared recording.
-/// Once a replay starts, the copy it replays is superseded: if the old
-/// connection still polls it, it gets an error instead of racing the replay
-/// for the rest of the stream.
+/// Once a replay starts (its first poll, or the layer's last check before
+/// sending it: [`start_replay`](Replayable::start_replay)), the copy it
+/// replays is superseded: if the old connection still polls it, it gets an
+/// error instead of racing the replay for the rest of the stream or pushing
+/// the recording past its cap.
 /// Once the body outgrows the cap the recording is dropped and the request
 /// is not retried (its outcome says `NotReplayable`); a body that says up
 /// front it is over the cap is never recorded at all.
@@ -284,6 +286,23 @@ impl<B: Body> Replayable for ReplayBody<B> {
     fn can_replay(&self) -> bool {
         let rec = self.recording();
         !rec.dropped && !rec.failed
+    }
+
+    /// Supersedes the older copies as it says yes: the first attempt's
+    /// upload, still going while the retry waits for the service to be
+    /// ready, reads and records no more (polled again, it fails), so the
+    /// recording this answer looked at is the one the replay gets.
+    fn start_replay(&self) -> bool {
+        let mut rec = self.recording();
+        if rec.dropped || rec.failed {
+            return false;
+        }
+        if rec.active < self.copy {
+            rec.active = self.copy;
+            // An old copy waiting on the stream learns at once it is over.
+            rec.wake_waiting();
+        }
+        true
     }
 }
 

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tower::{Layer, Service, ServiceExt};
 use tower_gare::gare::Gare;
 use tower_gare::redrive::{
-    Credentials, GareRedriveLayer, ReauthContext, Reauthenticator, RedriveOutcome,
+    Credentials, GareRedriveLayer, ReauthContext, Reauthenticator, RedriveOutcome, ReplayBody,
 };
 
 use crate::common::{reply, serve};
@@ -404,6 +404,66 @@ fn a_reauth_timeout_on_a_runtime_without_timers_is_an_error_not_a_panic() {
         let error = reauth_error(&response);
         assert!(error.contains("timers"), "{error}");
     }
+}
+
+// Item 4 ----------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn an_upload_going_on_while_the_retry_waits_for_readiness_cannot_spoil_the_replay() {
+    let (mock, mut handle) =
+        tower_test::mock::pair::<Request<ReplayBody<Fed>>, Response<Full<Bytes>>>();
+    let calls = Arc::new(AtomicUsize::new(0));
+    // The body is 12 bytes; the replay cap 8.
+    let mut service = GareRedriveLayer::new(counting(&calls))
+        .replay_cap(8)
+        .layer(mock);
+    let (feed, body) = fed();
+    for part in ["0123", "4567", "89ab"] {
+        feed.send(chunk(part)).unwrap();
+    }
+    drop(feed);
+    handle.allow(1);
+    service.ready().await.unwrap();
+    let upload = Request::post("https://api.example.org/upload")
+        .body(ReplayBody::new(body))
+        .unwrap();
+    let call = tokio::spawn(service.call(upload));
+
+    // The server refuses before reading the body; the layer logs in and
+    // decides to replay (nothing recorded yet), then waits: the service is
+    // not ready.
+    let (first, respond) = handle.next_request().await.unwrap();
+    respond.send_response(reply(StatusCode::FORBIDDEN, CONSENT_GARE));
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert!(!call.is_finished(), "the retry waits for readiness");
+
+    // Meanwhile the first attempt's connection goes on uploading.
+    let mut old = first.into_body();
+    let mut uploaded = Vec::new();
+    while let Some(frame) = old.frame().await {
+        match frame {
+            Ok(frame) => uploaded.push(frame.into_data().unwrap()),
+            Err(_) => break,
+        }
+    }
+    assert!(uploaded.is_empty(), "superseded: it read {uploaded:?}");
+
+    // The retry: a transport whose request body fails fails the request.
+    handle.allow(1);
+    let (retry, respond) = handle.next_request().await.unwrap();
+    assert!(authorized(&retry, TOKEN));
+    match retry.into_body().collect().await {
+        Ok(sent) => respond.send_response(reply(StatusCode::OK, sent.to_bytes())),
+        Err(error) => respond.send_error(error),
+    }
+    let response = call
+        .await
+        .unwrap()
+        .expect("the caller gets a response, never the transport's error");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(outcome(&response), "Some(Redriven)");
+    assert_eq!(body_bytes(response.into_body()).await, "0123456789ab");
 }
 
 // Item 6 ----------------------------------------------------------------
