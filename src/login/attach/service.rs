@@ -54,7 +54,7 @@ where
             return AttachFuture::failed(InsecureUrl::of(request.uri()).into());
         }
         let user = request.extensions().get::<User>();
-        let resource_server = self.login.resource_server_for(request.uri());
+        let resource_server = self.login.resource_server_of(request.uri());
         if let Some(credentials) = self.login.held_credentials(user, &resource_server) {
             credentials.apply_to(request.headers_mut());
             let sent = request.headers().get(AUTHORIZATION).cloned();
@@ -64,6 +64,7 @@ where
         // or a login), then send. The service made ready is the one called.
         let clone = self.inner.clone();
         let mut ready = std::mem::replace(&mut self.inner, clone);
+        let resource_server = resource_server.into_owned();
         let login = self.login.clone();
         let user = user.cloned();
         AttachFuture::waiting(async move {
