@@ -57,7 +57,7 @@ fn requests() -> Vec<Request<Full<Bytes>>> {
         .map(|i| {
             let mut body = vec![0u8; BODY];
             body[0] = i as u8;
-            Request::post("http://files.example.org/upload")
+            Request::post("https://files.example.org/upload")
                 .body(Full::new(Bytes::from(body)))
                 .unwrap()
         })
