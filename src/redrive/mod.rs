@@ -36,16 +36,22 @@
 //!
 //! # What it does
 //! 1. Sends the request, with the credentials remembered for its origin if
-//!    an earlier reauthentication produced some.
+//!    an earlier reauthentication produced some (never on plain `http` off
+//!    loopback, unless [allowed](GareRedriveLayer::allow_plain_http)).
 //! 2. A response whose status is not a trigger (401, 403, 502 by default)
 //!    goes straight back, unread, with no allocation.
-//! 3. A trigger status: the body is read up to a cap (64 KiB) and parsed
-//!    with [`gare::from_body`](crate::gare::from_body). Not a GARE, or over
-//!    the cap: the response goes back with its body byte for byte.
+//! 3. A trigger status: the body is read up to a cap (64 KiB), within a
+//!    deadline (10 s), and parsed with
+//!    [`gare::from_body`](crate::gare::from_body). Not a GARE, over the cap,
+//!    or too slow: the response goes back with its body byte for byte.
 //! 4. A GARE: the [`Reauthenticator`] is called (once for any number of
 //!    concurrent requests with the same requirements at the same origin), and
 //!    the request is sent again with the new credentials. The retried
 //!    response goes back whatever it is; there is never a second retry.
+//!    After a 502 only idempotent methods are sent again
+//!    ([`retry_any_method_on`](GareRedriveLayer::retry_any_method_on)); and
+//!    requirements whose reauthentication just failed, or did not help, get
+//!    no new one for a [quiet period](GareRedriveLayer::reauth_quiet_period).
 //!
 //! Each response it read carries a [`RedriveOutcome`] in its extensions, and
 //! the [`Gare`](crate::gare::Gare) it found, if any.
