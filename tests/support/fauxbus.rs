@@ -1,15 +1,20 @@
 //! fauxbus, the wire-level fake of Globus (`pip install fauxbus==0.4.0`), as
 //! a test fixture: started on a free loopback port, signed into headlessly,
-//! stopped when dropped.
+//! stopped when dropped; and [`Wire`], a client that records what went over
+//! the wire to it.
 
+use std::future::Future;
 use std::io::{BufRead, BufReader};
+use std::pin::Pin;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, StatusCode};
+use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use serde_json::{json, Value};
@@ -62,8 +67,15 @@ fn free_port() -> u16 {
 }
 
 impl Fauxbus {
-    /// A fresh fauxbus on a free port of 127.0.0.1.
+    /// A fresh fauxbus on a free port of 127.0.0.1, with
+    /// `tests/data/fauxbus_seed.json`.
     pub fn start() -> Fauxbus {
+        Fauxbus::start_with(|_seed, _base| {})
+    }
+
+    /// The same, with the seed changed by `edit` first; it gets the base
+    /// URL (`http://127.0.0.1:PORT`), which redirect URIs must name.
+    pub fn start_with(edit: impl Fn(&mut Value, &str)) -> Fauxbus {
         let bin = binary();
         let dir = std::env::temp_dir().join(format!(
             "tower-gare-fauxbus-{}-{}",
@@ -78,6 +90,7 @@ impl Fauxbus {
             let mut seed: Value =
                 serde_json::from_str(include_str!("../data/fauxbus_seed.json")).unwrap();
             seed["oidc"]["issuer"] = json!(base);
+            edit(&mut seed, &base);
             let seed_path = dir.0.join("seed.json");
             std::fs::write(&seed_path, seed.to_string()).unwrap();
             let mut child = Command::new(bin)
@@ -120,6 +133,29 @@ impl Fauxbus {
     pub async fn arm(&self, rule: Value) {
         let response = post_json(&http(), &self.url("/_fauxbus/failures"), &rule, None).await;
         assert!(response.0.is_success(), "arming {rule}: {:?}", response);
+    }
+
+    /// Moves fauxbus's clock `seconds` on: its tokens age, the client's
+    /// clock does not move.
+    pub async fn tick(&self, seconds: u64) {
+        let response = post_json(
+            &http(),
+            &self.url("/_fauxbus/tick"),
+            &json!({ "seconds": seconds }),
+            None,
+        )
+        .await;
+        assert!(response.0.is_success(), "tick: {:?}", response);
+    }
+
+    /// A GET of `path` straight to fauxbus (no layers) with `token`: its
+    /// status, to ask fauxbus what it thinks of a token.
+    pub async fn status_with(&self, path: &str, token: &str) -> StatusCode {
+        let request = Request::get(self.url(path))
+            .header("authorization", format!("Bearer {token}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        send(&http(), request).await.0
     }
 }
 
@@ -206,53 +242,7 @@ impl Prompt for HeadlessPrompt {
         request: &AuthorizeRequest,
     ) -> Result<AuthorizationResponse, LoginError> {
         self.urls.lock().unwrap().push(request.url().to_owned());
-        let http = http();
-        let (status, headers, body) = post_json(
-            &http,
-            &format!("{}/_fauxbus/auth/session", self.base),
-            &json!({"account": ACCOUNT}),
-            None,
-        )
-        .await;
-        assert_eq!(status, 200, "session: {body:?}");
-        let cookie = headers["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
-
-        let authorize = Request::get(request.url())
-            .header("cookie", &cookie)
-            .body(Full::new(Bytes::new()))
-            .unwrap();
-        let (status, headers, body) = send(&http, authorize).await;
-        assert_eq!(status, 302, "authorize: {body:?}");
-        let mut next = location(&headers);
-        if next.starts_with("/_fauxbus/auth/login") {
-            // prompt=login: complete the login page.
-            let id = next
-                .split_once("request=")
-                .unwrap()
-                .1
-                .split('&')
-                .next()
-                .unwrap()
-                .to_owned();
-            let form = form_urlencoded::Serializer::new(String::new())
-                .append_pair("request", &id)
-                .append_pair("account", ACCOUNT)
-                .finish();
-            let login = Request::post(format!("{}/_fauxbus/auth/login", self.base))
-                .header("content-type", "application/x-www-form-urlencoded")
-                .header("cookie", &cookie)
-                .body(Full::new(Bytes::from(form)))
-                .unwrap();
-            let (status, headers, body) = send(&http, login).await;
-            assert_eq!(status, 302, "login page: {body:?}");
-            next = location(&headers);
-        }
+        let next = sign_in(&self.base, request.url()).await;
         assert!(
             next.starts_with(request.redirect_uri()),
             "redirected to {next}"
@@ -263,5 +253,151 @@ impl Prompt for HeadlessPrompt {
             answer.code = "not-a-code-fauxbus-issued".into();
         }
         Ok(answer)
+    }
+}
+
+/// Signs in to fauxbus at `base` as `ACCOUNT` and follows `authorize_url`
+/// as a browser would, through the login page when it asks for one
+/// (`prompt=login`): the URL fauxbus sends the browser back to, with
+/// `code` and `state`.
+pub async fn sign_in(base: &str, authorize_url: &str) -> String {
+    let http = http();
+    let (status, headers, body) = post_json(
+        &http,
+        &format!("{base}/_fauxbus/auth/session"),
+        &json!({"account": ACCOUNT}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "session: {body:?}");
+    let cookie = headers["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let authorize = Request::get(authorize_url)
+        .header("cookie", &cookie)
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let (status, headers, body) = send(&http, authorize).await;
+    assert_eq!(status, 302, "authorize: {body:?}");
+    let mut next = location(&headers);
+    if next.starts_with("/_fauxbus/auth/login") {
+        // prompt=login: complete the login page.
+        let id = next
+            .split_once("request=")
+            .unwrap()
+            .1
+            .split('&')
+            .next()
+            .unwrap()
+            .to_owned();
+        let form = form_urlencoded::Serializer::new(String::new())
+            .append_pair("request", &id)
+            .append_pair("account", ACCOUNT)
+            .finish();
+        let login = Request::post(format!("{base}/_fauxbus/auth/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", &cookie)
+            .body(Full::new(Bytes::from(form)))
+            .unwrap();
+        let (status, headers, body) = send(&http, login).await;
+        assert_eq!(status, 302, "login page: {body:?}");
+        next = location(&headers);
+    }
+    next
+}
+
+/// One request a [`Wire`] sent, and fauxbus's status for it.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub path: String,
+    /// The bearer token it carried, if any.
+    pub bearer: Option<String>,
+    /// A token request's `grant_type`.
+    pub grant_type: Option<String>,
+    pub status: StatusCode,
+}
+
+/// A hyper-util client that records every request it sends: under the
+/// layers (what the attaching layer put on each request), and as a login's
+/// token client (each grant it asked for).
+#[derive(Clone)]
+pub struct Wire {
+    http: Http,
+    sent: Arc<Mutex<Vec<Sent>>>,
+}
+
+impl Wire {
+    pub fn new() -> Self {
+        Wire {
+            http: http(),
+            sent: Arc::default(),
+        }
+    }
+
+    /// Everything sent so far, in order.
+    pub fn sent(&self) -> Vec<Sent> {
+        self.sent.lock().unwrap().clone()
+    }
+
+    /// The token requests sent so far, by grant type.
+    pub fn grants(&self) -> Vec<String> {
+        self.sent()
+            .into_iter()
+            .filter_map(|sent| sent.grant_type)
+            .collect()
+    }
+}
+
+impl Default for Wire {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl tower::Service<Request<Full<Bytes>>> for Wire {
+    type Response = Response<Incoming>;
+    type Error = hyper_util::client::legacy::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Full<Bytes>>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            let bearer = request
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::to_owned);
+            let (parts, body) = request.into_parts();
+            let body = body.collect().await.unwrap().to_bytes();
+            let grant_type = (parts.uri.path() == "/v2/oauth2/token")
+                .then(|| {
+                    form_urlencoded::parse(&body)
+                        .find(|(k, _)| k == "grant_type")
+                        .map(|(_, v)| v.into_owned())
+                })
+                .flatten();
+            let path = parts.uri.path().to_owned();
+            let response = this
+                .http
+                .request(Request::from_parts(parts, Full::new(body)))
+                .await?;
+            this.sent.lock().unwrap().push(Sent {
+                path,
+                bearer,
+                grant_type,
+                status: response.status(),
+            });
+            Ok(response)
+        })
     }
 }
