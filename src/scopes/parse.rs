@@ -44,6 +44,15 @@ fn is_special(c: char) -> bool {
     matches!(c, '[' | ']' | '*') || c.is_whitespace()
 }
 
+/// A control character no scope string may hold: ESC, DEL, every C0 and C1
+/// control except the ASCII whitespace that separates scopes (tab, line
+/// feed, vertical tab, form feed, carriage return). Scope names reach
+/// terminals (in error messages, in the commands a person is told to run);
+/// a scope that carries an escape sequence is an attack, not a scope.
+fn is_forbidden_control(c: char) -> bool {
+    c.is_control() && !matches!(c, '\t' | '\n' | '\u{0b}' | '\u{0c}' | '\r')
+}
+
 /// Parses a scope string into its top-level scopes, in order.
 ///
 /// Whitespace separates scopes, `*` marks the next scope optional, and
@@ -52,7 +61,9 @@ fn is_special(c: char) -> bool {
 /// Python SDK's parser; nesting deeper than [`MAX_DEPTH`] is an error too.
 /// Unlike the SDK (which builds a graph), a scope that depends on itself
 /// (`a[b[a]]`) is kept as the tree it is, and any whitespace, not only a
-/// space, separates scopes.
+/// space, separates scopes. Unlike the SDK too, a control character (ESC,
+/// DEL, any other C0 or C1 control but the ASCII whitespace that separates
+/// scopes) is an error wherever it is: scope names are printed on terminals.
 ///
 /// ```
 /// use tower_gare::scopes::parse;
@@ -64,6 +75,10 @@ fn is_special(c: char) -> bool {
 /// for bad in ["a[", "a[]", "[a]", "a [b]", "*", "* a", "a]b", "a[b]c"] {
 ///     assert!(parse(bad).is_err(), "{bad}");
 /// }
+/// let escape = parse("a b\x1b]0;owned\x07").unwrap_err();
+/// assert_eq!(escape.reason(), "a scope string may not hold control characters");
+/// assert_eq!(escape.position(), 3);
+/// assert_eq!(parse("a\tb\nc").unwrap().len(), 3);
 /// ```
 pub fn parse(input: &str) -> Result<Vec<Scope>, ScopeParseError> {
     let error = |reason, position| Err(ScopeParseError { reason, position });
@@ -76,6 +91,9 @@ pub fn parse(input: &str) -> Result<Vec<Scope>, ScopeParseError> {
     let mut chars = input.char_indices().peekable();
 
     while let Some((at, c)) = chars.next() {
+        if is_forbidden_control(c) {
+            return error("a scope string may not hold control characters", at);
+        }
         let next = chars.peek().map(|&(_, n)| n);
         if !is_special(c) {
             name_start.get_or_insert(at);
@@ -156,4 +174,45 @@ pub fn parse(input: &str) -> Result<Vec<Scope>, ScopeParseError> {
         return error("unclosed brackets, missing ']'", input.len());
     }
     Ok(levels.pop().unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    #[test]
+    fn every_control_character_but_separating_whitespace_is_an_error() {
+        let controls = ('\0'..='\u{1f}').chain('\u{7f}'..='\u{9f}');
+        for c in controls {
+            let separator = matches!(c, '\t' | '\n' | '\u{0b}' | '\u{0c}' | '\r');
+            // Inside a name, alone, after a separator, inside brackets.
+            for input in [
+                format!("ab{c}cd"),
+                format!("{c}"),
+                format!("a {c}b"),
+                format!("a[b{c}]"),
+            ] {
+                match parse(&input) {
+                    Ok(scopes) => {
+                        assert!(separator, "{input:?} parsed");
+                        assert!(
+                            scopes.iter().all(|s| !s.name.contains(c)),
+                            "{input:?} kept {c:?} in a name"
+                        );
+                    }
+                    Err(e) if !separator => {
+                        assert_eq!(e.reason(), "a scope string may not hold control characters");
+                        assert_eq!(&input[e.position()..][..c.len_utf8()], c.to_string());
+                    }
+                    Err(e) => assert_ne!(
+                        e.reason(),
+                        "a scope string may not hold control characters",
+                        "{input:?}"
+                    ),
+                }
+            }
+        }
+        // Printable non-ASCII stays allowed.
+        assert_eq!(parse("é:ü[ß]").unwrap()[0].name, "é:ü");
+    }
 }
