@@ -25,6 +25,8 @@ use tower_gare::redrive::{Credentials, InvalidCredentials, ReauthContext, Reauth
 struct ScriptedPrompt {
     seen: Arc<Mutex<Vec<AuthorizeRequest>>>,
     wrong_state: bool,
+    /// Brings no `state` back, as a custom prompt that forgets it would.
+    no_state: bool,
 }
 
 impl Prompt for ScriptedPrompt {
@@ -40,7 +42,7 @@ impl Prompt for ScriptedPrompt {
         };
         Ok(AuthorizationResponse {
             code: "the-code".into(),
-            state: Some(state),
+            state: (!self.no_state).then_some(state),
         })
     }
 }
@@ -289,6 +291,85 @@ async fn state_is_random_and_checked() {
         seen[0].param("code_challenge"),
         seen[1].param("code_challenge")
     );
+}
+
+#[tokio::test]
+async fn a_prompt_that_brings_no_state_back_fails_closed() {
+    let mut s = setup();
+    s.prompt.no_state = true;
+    let login = s.login(StatusCode::OK, tokens_response());
+    let gare = gare_of(json!({"code": "ConsentRequired", "required_scopes": [TRANSFER]}));
+    let err = login
+        .reauthenticate(context(gare, "https://transfer.api.globus.org/"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LoginError::StateMismatch), "{err}");
+    assert!(
+        s.exchanges.lock().unwrap().is_empty(),
+        "no code exchanged without the login's state"
+    );
+}
+
+/// A login through the command-line prompt, whose person types `typed`,
+/// against a token endpoint that gives tokens for any code; the codes it
+/// was asked to exchange.
+async fn command_line_login(typed: &str) -> (Result<Credentials, LoginError>, Vec<String>) {
+    let codes: Arc<Mutex<Vec<String>>> = Arc::default();
+    let endpoint = service_fn({
+        let codes = Arc::clone(&codes);
+        move |req: Request<Full<Bytes>>| {
+            let codes = Arc::clone(&codes);
+            async move {
+                let body = req.into_body().collect().await.unwrap().to_bytes();
+                codes.lock().unwrap().extend(
+                    form_urlencoded::parse(&body)
+                        .filter(|(k, _)| k == "code")
+                        .map(|(_, v)| v.into_owned()),
+                );
+                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(
+                    tokens_response().to_string(),
+                ))))
+            }
+        }
+    });
+    let login = Login::builder("client-123")
+        .auth_base_url("https://auth.example.org")
+        .scopes(["openid"])
+        .resource_servers(ResourceServers::new())
+        .prompt(CommandLinePrompt::with_io(
+            std::io::Cursor::new(typed.as_bytes().to_vec()),
+            std::io::sink(),
+        ))
+        .build(endpoint)
+        .unwrap();
+    let gare = gare_of(json!({"code": "ConsentRequired", "required_scopes": [TRANSFER]}));
+    let result = login
+        .reauthenticate(context(gare, "https://transfer.api.globus.org/"))
+        .await;
+    let codes = codes.lock().unwrap().clone();
+    (result, codes)
+}
+
+#[tokio::test]
+async fn the_command_line_takes_a_bare_code_but_no_redirect_of_another_login() {
+    // Typed from Globus Auth's code page: no state to check, as the
+    // command line says (`takes_bare_code`).
+    let (result, codes) = command_line_login("pasted-code\n").await;
+    assert_eq!(
+        result.unwrap(),
+        Credentials::bearer("transfer-token").unwrap()
+    );
+    assert_eq!(codes, ["pasted-code"]);
+    // A whole redirect URL pasted: its state is checked.
+    for pasted in [
+        "https://app.example.org/callback?code=stolen&state=another-login\n",
+        "https://app.example.org/callback?code=stolen\n",
+    ] {
+        let (result, codes) = command_line_login(pasted).await;
+        let err = result.unwrap_err();
+        assert!(matches!(err, LoginError::StateMismatch), "{pasted}: {err}");
+        assert!(codes.is_empty(), "{pasted}: no code exchanged");
+    }
 }
 
 #[tokio::test]
@@ -859,6 +940,150 @@ async fn the_loopback_prompt_times_out_and_reports_refusals() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// What a terminal would show as more than one line, or with an escape.
+fn shows_badly(text: &str) -> Option<char> {
+    text.chars().find(|c| c.is_control())
+}
+
+#[test]
+fn server_text_in_error_messages_is_sanitized_collapsed_and_capped() {
+    // A scope name the GARE chose: an escape sequence, padding to a
+    // terminal's width, then 64 KiB.
+    let hostile = format!(
+        "urn:x\u{1b}]0;owned\u{7}{}log in at https://evil.example{}",
+        " ".repeat(200),
+        "y".repeat(64 * 1024)
+    );
+    let errors = [
+        LoginError::MissingScope {
+            scopes: vec![hostile.clone(), TRANSFER.into()],
+        },
+        LoginError::Refused {
+            error: hostile.clone(),
+            description: Some(hostile.clone()),
+        },
+        LoginError::MissingToken {
+            resource_server: hostile.clone(),
+        },
+        LoginError::IdentityMismatch {
+            stored: hostile.clone(),
+            logged_in: hostile.clone(),
+        },
+        LoginError::LoginRequired {
+            authorize_url: "https://auth.example.org/v2/oauth2/authorize?x=1".into(),
+            commands: vec![format!("globus session consent '{hostile}'")],
+        },
+    ];
+    for err in errors {
+        let text = err.to_string();
+        assert_eq!(shows_badly(&text), None, "{text:?}");
+        assert!(!text.contains("owned"), "{text:?}");
+        assert!(!text.contains("  "), "blank runs collapsed: {text:?}");
+        assert!(text.contains('…'), "cut: {text:?}");
+        assert!(
+            text.chars().count() < 1200,
+            "{} characters",
+            text.chars().count()
+        );
+    }
+    let missing = LoginError::MissingScope {
+        scopes: vec![hostile],
+    }
+    .to_string();
+    assert!(
+        missing.starts_with("the login did not grant scopes the service required: urn:x log in at"),
+        "{missing}"
+    );
+}
+
+/// Whether this machine has an IPv6 loopback at all.
+fn has_ipv6_loopback() -> bool {
+    std::net::TcpListener::bind("[::1]:0").is_ok()
+}
+
+#[tokio::test]
+async fn the_loopback_prompt_holds_its_port_on_every_loopback_address() {
+    let s = setup();
+    s.login(StatusCode::OK, tokens_response())
+        .reauthenticate(context(
+            gare_of(json!({"code": "ConsentRequired", "required_scopes": [TRANSFER]})),
+            "https://transfer.api.globus.org/",
+        ))
+        .await
+        .unwrap();
+    let request = s.prompt.last();
+    let state = request.state().to_owned();
+
+    let prompt = LoopbackPrompt::bind(0)
+        .unwrap()
+        .timeout(Duration::from_secs(10))
+        .on_url(|_| {});
+    let port = prompt.local_addr().unwrap().port();
+    assert_eq!(prompt.redirect_uri(), format!("http://localhost:{port}"));
+    let ipv6 = has_ipv6_loopback();
+    let mut held = vec![format!("127.0.0.1:{port}")];
+    if ipv6 {
+        held.push(format!("[::1]:{port}"));
+    } else {
+        eprintln!("this machine has no IPv6 loopback: only 127.0.0.1 is checked");
+    }
+    let addrs: Vec<String> = prompt
+        .local_addrs()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    for addr in &held {
+        assert!(addrs.contains(addr), "{addr} not in {addrs:?}");
+    }
+    // Another local user cannot listen on the redirect's port where a
+    // browser may take `localhost` to (nor, on Linux, on a wildcard
+    // address that covers them).
+    let mut squats = held.clone();
+    if cfg!(target_os = "linux") {
+        squats.push(format!("0.0.0.0:{port}"));
+        if ipv6 {
+            squats.push(format!("[::]:{port}"));
+        }
+    }
+    for addr in &squats {
+        match std::net::TcpListener::bind(addr.as_str()) {
+            Ok(_) => panic!("another listener took {addr}: the redirect could go there"),
+            Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse, "{addr}: {e}"),
+        }
+    }
+    if !ipv6 {
+        return;
+    }
+    // A browser that takes `localhost` to ::1 reaches this login.
+    let waiting = tokio::spawn(async move { prompt.authorize(&request).await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        browser_get(&format!(
+            "http://[::1]:{port}/?code=over-ipv6&state={state}"
+        ))
+        .await,
+        StatusCode::OK
+    );
+    let answer = waiting.await.unwrap().unwrap();
+    assert_eq!(answer.code.secret(), "over-ipv6");
+    assert_eq!(answer.state.as_deref(), Some(state.as_str()));
+}
+
+#[test]
+fn a_loopback_port_someone_holds_on_ipv6_is_not_used() {
+    if !has_ipv6_loopback() {
+        eprintln!("this machine has no IPv6 loopback: nothing to hold there");
+        return;
+    }
+    // Another local user listens on [::1]:PORT first.
+    let squatter = std::net::TcpListener::bind("[::1]:0").unwrap();
+    let port = squatter.local_addr().unwrap().port();
+    let err = LoopbackPrompt::bind(port).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
+    // 127.0.0.1:PORT was let go again.
+    drop(std::net::TcpListener::bind(("127.0.0.1", port)).unwrap());
 }
 
 #[test]

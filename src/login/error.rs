@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use http::StatusCode;
 
-use super::prompts::sanitize_for_terminal;
+use super::prompts::{server_text, SERVER_LIST_CAP, SERVER_TEXT_CAP};
 use crate::redrive::InvalidCredentials;
 use crate::scopes::ScopeParseError;
 
@@ -13,7 +13,10 @@ use crate::scopes::ScopeParseError;
 /// failure; those caused by another error carry it as their
 /// [`source`](std::error::Error::source), and their message does not repeat
 /// it. Messages never hold a secret (no token, code, verifier or client
-/// secret), and text the server chose is sanitized for a terminal.
+/// secret), and text the server chose is made safe for a terminal: no
+/// control characters or escape sequences, blank runs collapsed, and cut
+/// (with `…`) at 300 characters, 1000 for a list; the variants' fields
+/// hold it as it came.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum LoginError {
@@ -127,20 +130,21 @@ pub enum LoginError {
 impl fmt::Display for LoginError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            // Server text: sanitized, as a program may print it on a terminal.
+            // Server text: sanitized and capped, as a program may print it
+            // on a terminal.
             LoginError::Refused {
                 error,
                 description: Some(description),
             } => write!(
                 f,
                 "the authorization server refused: {}: {}",
-                sanitize_for_terminal(error),
-                sanitize_for_terminal(description)
+                server_text(error, SERVER_TEXT_CAP),
+                server_text(description, SERVER_TEXT_CAP)
             ),
             LoginError::Refused { error, .. } => write!(
                 f,
                 "the authorization server refused: {}",
-                sanitize_for_terminal(error)
+                server_text(error, SERVER_TEXT_CAP)
             ),
             LoginError::StateMismatch => f.write_str(
                 "the login's redirect carried no state, or another than the one sent; it was ignored",
@@ -152,13 +156,13 @@ impl fmt::Display for LoginError {
             LoginError::MissingToken { resource_server } => write!(
                 f,
                 "the token response holds no token for {}",
-                sanitize_for_terminal(resource_server)
+                server_text(resource_server, SERVER_TEXT_CAP)
             ),
             // Scope names come from the GARE: server text too.
             LoginError::MissingScope { scopes } => write!(
                 f,
-                "the login did not grant required scopes: {}",
-                sanitize_for_terminal(&scopes.join(" "))
+                "the login did not grant scopes the service required: {}",
+                server_text(&scopes.join(" "), SERVER_LIST_CAP)
             ),
             LoginError::NoScopes => f.write_str(
                 "no scopes to request: the GARE names none and the login has none configured",
@@ -186,7 +190,7 @@ impl fmt::Display for LoginError {
                 "the authorization server did not answer within {limit:?}"
             ),
             LoginError::NoTimer => f.write_str(
-                "no tokio runtime with timers is running to keep the token request's deadline \
+                "no tokio runtime with timers is running to keep the login's deadline \
                  (build the runtime with enable_time or enable_all)",
             ),
             LoginError::NoClientSecret => f.write_str(
@@ -202,7 +206,7 @@ impl fmt::Display for LoginError {
             LoginError::NeedsPerson { gare } => write!(
                 f,
                 "the service requires a person to log in ({}): client credentials cannot meet it",
-                sanitize_for_terminal(&gare.code)
+                server_text(&gare.code, SERVER_TEXT_CAP)
             ),
             LoginError::LoginRequired {
                 authorize_url,
@@ -210,8 +214,8 @@ impl fmt::Display for LoginError {
             } => {
                 write!(f, "a login is needed and this program may not prompt; a person can log in at {authorize_url}")?;
                 if !commands.is_empty() {
-                    // Scopes and identities are the server's: sanitized.
-                    let commands = sanitize_for_terminal(&commands.join(" && "));
+                    // Scopes and identities are the server's.
+                    let commands = server_text(&commands.join(" && "), SERVER_LIST_CAP);
                     write!(f, " or run: {commands}")?;
                 }
                 Ok(())
@@ -219,8 +223,8 @@ impl fmt::Display for LoginError {
             LoginError::IdentityMismatch { stored, logged_in } => write!(
                 f,
                 "logged in as {}, but the stored tokens are {}'s; they were kept (log out first to switch)",
-                sanitize_for_terminal(logged_in),
-                sanitize_for_terminal(stored)
+                server_text(logged_in, SERVER_TEXT_CAP),
+                server_text(stored, SERVER_TEXT_CAP)
             ),
         }
     }

@@ -1,12 +1,22 @@
 //! The command-line prompt: print the URL, read the code.
 
 use std::fmt;
+use std::future::{poll_fn, Future};
 use std::io::{self, BufRead, Write};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use tokio::sync::oneshot;
+
+use super::sanitize::{server_text, SERVER_TEXT_CAP, SERVICE_LABEL};
+use crate::deadline::{within, Missed};
 use crate::login::{AuthorizationResponse, AuthorizeRequest, LoginError, Prompt, Secret};
 
-type Io = (Box<dyn BufRead + Send>, Box<dyn Write + Send>);
+type Input = Arc<Mutex<Option<Box<dyn BufRead + Send>>>>;
+type Output = Arc<Mutex<Option<Box<dyn Write + Send>>>>;
+/// The line a reading thread will send: what was typed, or the error.
+type Line = oneshot::Receiver<io::Result<String>>;
 
 /// Prints the session message and the authorize URL, then reads the code
 /// the user pastes (or the whole redirect URL, whose `state` is then
@@ -14,9 +24,18 @@ type Io = (Box<dyn BufRead + Send>, Box<dyn Write + Send>);
 ///
 /// It writes to standard error and reads standard input, unless given
 /// other streams with [`with_io`](CommandLinePrompt::with_io). The session
-/// message is untrusted and is printed sanitized. A login abandoned while
-/// it waits (a timeout around it) leaves the read pending: the next line
-/// typed answers that read, not the next login.
+/// message is the service's, not this program's: it is printed after
+/// `Message from the service:`, sanitized, on one line (runs of blank space
+/// collapsed) and cut at 300 characters.
+///
+/// A login waits for the person as long as it takes, as the Python SDK's
+/// does, unless given a [`timeout`](CommandLinePrompt::timeout), past which
+/// it fails with [`LoginError::Timeout`]. A blocking read of a terminal
+/// cannot be called back: a login that timed out (or was dropped, by a
+/// timeout around it) leaves its read pending on its thread. The next
+/// login of this prompt takes that read over, so the line typed after its
+/// own prompt answers it; a line typed while no login was waiting is
+/// dropped, not taken as the next login's code.
 ///
 /// A login whose user pastes `the-code`, against a stand-in token endpoint
 /// that gives a token for that code only:
@@ -54,13 +73,24 @@ type Io = (Box<dyn BufRead + Send>, Box<dyn Write + Send>);
 /// ```
 #[derive(Clone)]
 pub struct CommandLinePrompt {
-    io: Arc<Mutex<Option<Io>>>,
+    input: Input,
+    output: Output,
+    /// A read a login left pending (it timed out, or was dropped): the next
+    /// login takes it over.
+    pending: Arc<Mutex<Option<Line>>>,
+    /// One login at a time: two prompts on one terminal would interleave.
+    turn: Arc<tokio::sync::Mutex<()>>,
+    timeout: Option<Duration>,
 }
 
 impl Default for CommandLinePrompt {
     fn default() -> Self {
         CommandLinePrompt {
-            io: Arc::new(Mutex::new(None)),
+            input: Arc::new(Mutex::new(None)),
+            output: Arc::new(Mutex::new(None)),
+            pending: Arc::default(),
+            turn: Arc::default(),
+            timeout: None,
         }
     }
 }
@@ -77,39 +107,137 @@ impl CommandLinePrompt {
         output: impl Write + Send + 'static,
     ) -> Self {
         CommandLinePrompt {
-            io: Arc::new(Mutex::new(Some((Box::new(input), Box::new(output))))),
+            input: Arc::new(Mutex::new(Some(Box::new(input)))),
+            output: Arc::new(Mutex::new(Some(Box::new(output)))),
+            ..Self::default()
+        }
+    }
+
+    /// How long a login may wait for the person (default: no limit, as in
+    /// the Python SDK), after which it fails with [`LoginError::Timeout`].
+    /// Keeping it needs a tokio runtime with timers; without one the login
+    /// fails with [`LoginError::NoTimer`] before anything is printed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_gare::login::CommandLinePrompt;
+    ///
+    /// let prompt = CommandLinePrompt::new().timeout(Duration::from_secs(600));
+    /// # let _ = prompt;
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// A read of the next line: the one a login left pending, when no line
+    /// came to it since; otherwise a new read on a thread of its own (reading
+    /// a terminal blocks, and the runtime's workers keep serving meanwhile).
+    fn next_line(&self) -> PendingLine<'_> {
+        let left = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let line = match left {
+            Some(mut line) => match line.try_recv() {
+                // Nothing typed since that login gave up: this login's
+                // answer is the line still to come.
+                Err(oneshot::error::TryRecvError::Empty) => Some(line),
+                // Typed while no login was waiting (an answer to a prompt
+                // that is gone): dropped.
+                Ok(_) | Err(oneshot::error::TryRecvError::Closed) => None,
+            },
+            None => None,
+        };
+        let line = line.unwrap_or_else(|| {
+            let (tx, rx) = oneshot::channel();
+            let input = Arc::clone(&self.input);
+            std::thread::spawn(move || {
+                let mut input = input.lock().unwrap_or_else(|p| p.into_inner());
+                let mut line = String::new();
+                let read = match input.as_mut() {
+                    Some(input) => input.read_line(&mut line),
+                    None => io::stdin().lock().read_line(&mut line),
+                };
+                let _ = tx.send(read.map(|_| line));
+            });
+            rx
+        });
+        PendingLine {
+            slot: &self.pending,
+            line: Some(line),
+        }
+    }
+
+    fn write(&self, show: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
+        let mut output = self.output.lock().unwrap_or_else(|p| p.into_inner());
+        match output.as_mut() {
+            Some(output) => show(output),
+            None => show(&mut io::stderr().lock()),
+        }
+    }
+
+    async fn converse(&self, request: &AuthorizeRequest) -> Result<String, LoginError> {
+        let mut line = self.next_line();
+        self.write(|out| write_prompt(out, request))
+            .map_err(|e| LoginError::Prompt(e.into()))?;
+        let typed = line
+            .recv()
+            .await
+            .map_err(|e| LoginError::Prompt(e.into()))?;
+        Ok(typed.trim().to_owned())
+    }
+}
+
+/// A line being read. Dropped before the line came (the login timed out, or
+/// was dropped), it is left for the next login.
+struct PendingLine<'a> {
+    slot: &'a Mutex<Option<Line>>,
+    line: Option<Line>,
+}
+
+impl PendingLine<'_> {
+    async fn recv(&mut self) -> io::Result<String> {
+        let got = match self.line.as_mut() {
+            Some(line) => poll_fn(|cx| Pin::new(&mut *line).poll(cx)).await,
+            None => return Err(io::Error::other("the line was read already")),
+        };
+        self.line = None;
+        got.unwrap_or_else(|_| {
+            Err(io::Error::other(
+                "the prompt's thread stopped before an answer",
+            ))
+        })
+    }
+}
+
+impl Drop for PendingLine<'_> {
+    fn drop(&mut self) {
+        if let Some(line) = self.line.take() {
+            *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(line);
         }
     }
 }
 
 impl fmt::Debug for CommandLinePrompt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CommandLinePrompt").finish_non_exhaustive()
+        f.debug_struct("CommandLinePrompt")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
     }
 }
 
-fn converse(io: &mut Option<Io>, request_url: &str, message: Option<String>) -> io::Result<String> {
-    let mut line = String::new();
-    match io {
-        Some((input, output)) => {
-            write_prompt(output, request_url, message)?;
-            input.read_line(&mut line)?;
+fn write_prompt(out: &mut dyn Write, request: &AuthorizeRequest) -> io::Result<()> {
+    if let Some(message) = request.param("session_message") {
+        let message = server_text(message, SERVER_TEXT_CAP);
+        if !message.is_empty() {
+            writeln!(out, "{SERVICE_LABEL} {message}")?;
         }
-        None => {
-            write_prompt(&mut io::stderr().lock(), request_url, message)?;
-            io::stdin().lock().read_line(&mut line)?;
-        }
-    }
-    Ok(line.trim().to_owned())
-}
-
-fn write_prompt(out: &mut dyn Write, url: &str, message: Option<String>) -> io::Result<()> {
-    if let Some(message) = message {
-        writeln!(out, "{message}")?;
     }
     writeln!(out, "Please authenticate with Globus here:")?;
     writeln!(out, "------------------------------------")?;
-    writeln!(out, "{url}")?;
+    writeln!(out, "{}", request.url())?;
     writeln!(out, "------------------------------------")?;
     write!(out, "Enter the resulting Authorization Code here: ")?;
     out.flush()
@@ -118,11 +246,7 @@ fn write_prompt(out: &mut dyn Write, url: &str, message: Option<String>) -> io::
 impl Prompt for CommandLinePrompt {
     /// Printed on its own line, on the prompt's output (standard error).
     fn notice(&self, text: &str) {
-        let mut io = self.io.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = match io.as_mut() {
-            Some((_, output)) => writeln!(output, "{text}"),
-            None => writeln!(io::stderr().lock(), "{text}"),
-        };
+        let _ = self.write(|out| writeln!(out, "{text}"));
     }
 
     /// A person pastes the code from Globus Auth's code page, which has no
@@ -135,20 +259,15 @@ impl Prompt for CommandLinePrompt {
         &self,
         request: &AuthorizeRequest,
     ) -> Result<AuthorizationResponse, LoginError> {
-        let io = Arc::clone(&self.io);
-        let url = request.url().to_owned();
-        let message = request.session_message();
-        // Reading a terminal blocks: do it on a thread of its own, so the
-        // runtime's workers keep serving other requests meanwhile.
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        std::thread::spawn(move || {
-            let mut io = io.lock().unwrap_or_else(|p| p.into_inner());
-            let _ = tx.send(converse(&mut io, &url, message));
-        });
-        let answer = rx
-            .await
-            .map_err(|_| LoginError::Prompt("the prompt's thread stopped before an answer".into()))?
-            .map_err(|e| LoginError::Prompt(e.into()))?;
+        let _turn = self.turn.lock().await;
+        let answer = match self.timeout {
+            None => self.converse(request).await?,
+            Some(limit) => match within(limit, self.converse(request)).await {
+                Ok(answer) => answer?,
+                Err(Missed::Elapsed) => return Err(LoginError::Timeout),
+                Err(Missed::NoTimer) => return Err(LoginError::NoTimer),
+            },
+        };
         if answer.is_empty() {
             return Err(LoginError::Cancelled);
         }
@@ -160,5 +279,234 @@ impl Prompt for CommandLinePrompt {
             code: Secret::new(answer),
             state: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{self, BufRead, Read, Write};
+    use std::sync::mpsc;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::{CommandLinePrompt, SERVER_TEXT_CAP, SERVICE_LABEL};
+    use crate::gare::{AuthorizationParameters, Gare};
+    use crate::login::{AuthorizeRequest, LoginError, Prompt, RefreshTokens};
+
+    /// A terminal's input: each string sent is what the person types; a
+    /// read blocks until then, as a terminal's does.
+    struct Typed {
+        lines: mpsc::Receiver<String>,
+        buf: Vec<u8>,
+        at: usize,
+    }
+
+    impl Read for Typed {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let n = {
+                let have = self.fill_buf()?;
+                let n = have.len().min(out.len());
+                out[..n].copy_from_slice(&have[..n]);
+                n
+            };
+            self.consume(n);
+            Ok(n)
+        }
+    }
+
+    impl BufRead for Typed {
+        fn fill_buf(&mut self) -> io::Result<&[u8]> {
+            if self.at >= self.buf.len() {
+                match self.lines.recv() {
+                    Ok(line) => (self.buf, self.at) = (line.into_bytes(), 0),
+                    Err(_) => return Ok(&[]),
+                }
+            }
+            Ok(&self.buf[self.at..])
+        }
+        fn consume(&mut self, n: usize) {
+            self.at += n;
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct Screen(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Screen {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Screen {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+        fn prompts(&self) -> usize {
+            self.text().matches("Enter the resulting").count()
+        }
+        async fn wait_for_prompts(&self, n: usize) {
+            while self.prompts() < n {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+
+    fn terminal() -> (CommandLinePrompt, mpsc::Sender<String>, Screen) {
+        let (typing, lines) = mpsc::channel();
+        let screen = Screen::default();
+        let input = Typed {
+            lines,
+            buf: Vec::new(),
+            at: 0,
+        };
+        (
+            CommandLinePrompt::with_io(input, screen.clone()),
+            typing,
+            screen,
+        )
+    }
+
+    fn request(session_message: Option<&str>) -> AuthorizeRequest {
+        let params = AuthorizationParameters {
+            session_message: session_message.map(str::to_owned),
+            ..Default::default()
+        };
+        AuthorizeRequest::build(
+            "https://auth.example.org/v2/oauth2/authorize",
+            "client",
+            "https://auth.example.org/v2/web/auth-code",
+            "openid",
+            &Gare::new("ConsentRequired", params),
+            &RefreshTokens::No,
+        )
+        .unwrap()
+        .0
+    }
+
+    /// At most 10 s of real time for something that must not hang.
+    async fn soon<T>(what: impl std::future::Future<Output = T>) -> T {
+        tokio::time::timeout(Duration::from_secs(10), what)
+            .await
+            .expect("finished in time, not hung")
+    }
+
+    #[tokio::test]
+    async fn past_its_deadline_a_login_is_a_timeout_and_the_next_takes_the_read_over() {
+        let (prompt, typing, screen) = terminal();
+        let prompt = prompt.timeout(Duration::from_millis(100));
+        let request = request(None);
+        let err = soon(prompt.authorize(&request)).await.unwrap_err();
+        assert!(matches!(err, LoginError::Timeout), "{err:?}");
+        assert_eq!(screen.prompts(), 1);
+
+        // The first login's read is still pending on its thread; the next
+        // login's prompt is shown at once, and the line typed after it is
+        // that login's answer.
+        let next = tokio::spawn({
+            let prompt = prompt.clone();
+            async move { prompt.authorize(&request).await }
+        });
+        soon(screen.wait_for_prompts(2)).await;
+        typing.send("code-2\n".into()).unwrap();
+        let answer = soon(next).await.unwrap().unwrap();
+        assert_eq!(answer.code.secret(), "code-2");
+    }
+
+    #[tokio::test]
+    async fn a_line_typed_while_no_login_waits_is_not_the_next_logins_code() {
+        let (prompt, typing, screen) = terminal();
+        let prompt = prompt.timeout(Duration::from_millis(100));
+        let request = request(None);
+        assert!(matches!(
+            soon(prompt.authorize(&request)).await,
+            Err(LoginError::Timeout)
+        ));
+        // The person answers the prompt that is gone.
+        typing.send("stale-code\n".into()).unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let next = tokio::spawn({
+            let prompt = prompt.clone();
+            async move { prompt.authorize(&request).await }
+        });
+        soon(screen.wait_for_prompts(2)).await;
+        typing.send("fresh-code\n".into()).unwrap();
+        let answer = soon(next).await.unwrap().unwrap();
+        assert_eq!(answer.code.secret(), "fresh-code");
+    }
+
+    #[tokio::test]
+    async fn no_deadline_by_default() {
+        let (prompt, typing, screen) = terminal();
+        assert!(format!("{prompt:?}").contains("timeout: None"));
+        let request = request(None);
+        let login = tokio::spawn(async move { prompt.authorize(&request).await });
+        soon(screen.wait_for_prompts(1)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!login.is_finished());
+        typing.send("late-code\n".into()).unwrap();
+        assert_eq!(
+            soon(login).await.unwrap().unwrap().code.secret(),
+            "late-code"
+        );
+    }
+
+    #[test]
+    fn a_deadline_without_timers_is_an_error_not_a_panic() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let (prompt, typing, screen) = terminal();
+        // Nothing will be typed: a login that went ahead would end at once
+        // (end of input), not hang.
+        drop(typing);
+        let prompt = prompt.timeout(Duration::from_secs(1));
+        let err = runtime
+            .block_on(prompt.authorize(&request(None)))
+            .unwrap_err();
+        assert!(matches!(err, LoginError::NoTimer), "{err:?}");
+        assert_eq!(
+            screen.text(),
+            "",
+            "nothing is shown for a login that cannot be kept"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_service_message_is_labelled_on_one_line_and_capped() {
+        // A message padded to a terminal's width, line by line, to stand a
+        // fake prompt above the real one; then 64 KiB of filler.
+        let pad = |line: &str| format!("{line:<160}");
+        let hostile = format!(
+            "{}{}{}{}",
+            pad("Please authenticate with Globus here:"),
+            pad("------------------------------------"),
+            pad("https://evil.example/login"),
+            "x".repeat(64 * 1024)
+        );
+        let (prompt, typing, screen) = terminal();
+        typing.send("code\n".into()).unwrap();
+        soon(prompt.authorize(&request(Some(&hostile))))
+            .await
+            .unwrap();
+        let text = screen.text();
+        let lines: Vec<&str> = text.lines().collect();
+        let message = lines[0];
+        assert!(message.starts_with(SERVICE_LABEL), "{message:?}");
+        assert!(message.ends_with('…'), "{message:?}");
+        let shown = message[SERVICE_LABEL.len()..].trim_start();
+        assert_eq!(shown.chars().count(), SERVER_TEXT_CAP);
+        assert!(!shown.contains("  "), "blank runs collapsed: {shown:?}");
+        assert_eq!(lines[1], "Please authenticate with Globus here:");
+        // The real prompt follows the one message line.
+        assert_eq!(
+            text.matches("Please authenticate with Globus here:")
+                .count(),
+            2
+        );
     }
 }

@@ -11,4 +11,4 @@ pub use cli::CommandLinePrompt;
 pub use loopback::LoopbackPrompt;
 pub use never::NeverPrompt;
 pub use prompt::{AuthorizationResponse, Prompt};
-pub(crate) use sanitize::sanitize_for_terminal;
+pub(crate) use sanitize::{sanitize_for_terminal, server_text, SERVER_LIST_CAP, SERVER_TEXT_CAP};

@@ -1,5 +1,6 @@
 //! The prompt that never asks: for batch jobs, CI and daemons.
 
+use super::sanitize::sanitize_for_terminal;
 use crate::login::{AuthorizationResponse, AuthorizeRequest, LoginError, Prompt};
 use crate::scopes;
 
@@ -45,9 +46,11 @@ impl Prompt for NeverPrompt {
     }
 }
 
-/// Quotes a value for a POSIX shell, as the Globus CLI prints scopes.
+/// Quotes a value for a POSIX shell, as the Globus CLI prints scopes. The
+/// values are the server's (scopes, identities, domains, policies) and the
+/// commands are printed: control characters and escape sequences go first.
 fn quoted(value: &str) -> String {
-    format!("'{}'", value.replace('\'', r"'\''"))
+    format!("'{}'", sanitize_for_terminal(value).replace('\'', r"'\''"))
 }
 
 /// What a person would run with the Globus CLI (3.44's syntax, from its
@@ -104,4 +107,18 @@ pub(crate) fn globus_cli_commands(request: &AuthorizeRequest) -> Vec<String> {
             .push("# MFA is required: the Globus CLI has no option for it; open the URL".into());
     }
     commands
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quoted;
+
+    #[test]
+    fn values_in_commands_are_quoted_and_sanitized() {
+        assert_eq!(quoted("a'b"), r"'a'\''b'");
+        assert_eq!(
+            quoted("id\u{1b}]0;owned\u{7}@example.org"),
+            "'id@example.org'"
+        );
+    }
 }

@@ -11,9 +11,10 @@ pub struct AuthorizationResponse {
     /// The authorization code: a short-lived secret.
     pub code: Secret,
     /// The `state` the redirect carried. `None` only when the prompt never
-    /// saw a redirect (a code the user typed from Globus Auth's code page);
-    /// a prompt that reads redirects must fill it, or the login's state
-    /// check is lost.
+    /// saw a redirect (a code the user typed from Globus Auth's code page),
+    /// and accepted only from a prompt that says it takes such codes
+    /// ([`Prompt::takes_bare_code`]): from any other, the login fails with
+    /// [`LoginError::StateMismatch`] and the code is not exchanged.
     pub state: Option<String>,
 }
 
@@ -63,7 +64,7 @@ impl AuthorizationResponse {
 
 /// Shows the user an authorize request and brings back the code:
 /// [`CommandLinePrompt`](crate::login::CommandLinePrompt) (paste the code),
-/// [`LoopbackPrompt`](crate::login::LoopbackPrompt) (a redirect to 127.0.0.1), or
+/// [`LoopbackPrompt`](crate::login::LoopbackPrompt) (a redirect to localhost), or
 /// your own (a GUI, a headless test).
 pub trait Prompt: Send + Sync + 'static {
     /// The redirect URI this prompt listens on, if it decides it (a loopback
