@@ -14,17 +14,29 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::redriver::{Redriver, Sent, SentAuthorization};
-use super::{Credentials, Reauthenticator, RedriveBody};
+use super::{Credentials, Reauthenticator, RedriveBody, User};
+
+/// The request as sent, kept for the slow path.
+// The common case is the large one: boxing it would allocate on every
+// request, to spare a few bytes on the rare one.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Kept<B> {
+    /// The request again, with a replay handle of its body.
+    Replayable(Request<B>),
+    /// The body cannot be sent twice: what the request carried, for the
+    /// reauthenticator and the GARE handed back.
+    Once(Box<Sent>),
+}
 
 /// What a request keeps for the slow path: the service that sent it (to
 /// send it again), the shared state, what it carried, and its copy.
 pub(crate) struct Pending<S, R, B> {
     pub(crate) service: S,
     pub(crate) redriver: Arc<Redriver<R>>,
-    pub(crate) sent: Sent,
-    /// The request again, with a replay handle of its body (`None`: the
-    /// body cannot be sent twice).
-    pub(crate) replay: Option<Request<B>>,
+    pub(crate) user: Option<User>,
+    /// The generation of the remembered credentials it carried (0: none).
+    pub(crate) generation: u64,
+    pub(crate) kept: Kept<B>,
     /// The replay policy's check, right before the retry, that the handle
     /// still holds the whole body (and will when it is sent).
     pub(crate) can_replay: fn(&B) -> bool,
@@ -44,10 +56,15 @@ where
         let Pending {
             mut service,
             redriver,
-            sent,
-            replay,
+            user,
+            generation,
+            kept,
             can_replay,
         } = self;
+        let (sent, replay) = match kept {
+            Kept::Replayable(request) => (Sent::of(&request, user, generation), Some(request)),
+            Kept::Once(sent) => (*sent, None),
+        };
         let resend = |mut request: Request<B>, credentials: Credentials| async move {
             credentials.apply_to(request.headers_mut());
             // The retry waits for readiness like any request.

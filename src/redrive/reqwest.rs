@@ -9,7 +9,7 @@ use ::reqwest_middleware::{Middleware, Next, Result};
 use http::{Extensions, Uri};
 use tower_http::follow_redirect::RequestUri;
 
-use super::redriver::Redriver;
+use super::redriver::{Redriver, Sent};
 use super::{Credentials, GareRedriveLayer, Reauthenticator, RedriveBody, User};
 
 /// A `reqwest_middleware::Middleware` that answers GAREs by reauthenticating
@@ -160,9 +160,8 @@ impl<R: Reauthenticator> Middleware for GareRedriveMiddleware<R> {
         let sent_to = request.url().clone();
         let method = request.method().clone();
         let user = extensions.get::<User>().cloned();
-        let sent = self
-            .redriver
-            .prepare(method, uri, user.as_ref(), request.headers_mut());
+        let generation = (self.redriver).prepare(user.as_ref(), &uri, request.headers_mut());
+        let sent = Sent::new(method, uri, request.headers(), user, generation);
         // reqwest clones every body but a stream; a stream is sent once.
         let replay = request.try_clone();
 

@@ -9,8 +9,8 @@ use http::{Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
-use super::future::Pending;
-use super::redriver::Redriver;
+use super::future::{Kept, Pending};
+use super::redriver::{Redriver, Sent};
 use super::{
     GareRedriveLayer, Reauthenticator, RedriveBody, ReplayPolicy, ReplayableBodies, ResponseFuture,
     User,
@@ -121,15 +121,17 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let (method, uri) = (request.method().clone(), request.uri().clone());
+    fn call(&mut self, request: Request<B>) -> Self::Future {
         let user = request.extensions().get::<User>().cloned();
-        let sent = (self.redriver).prepare(method, uri, user.as_ref(), request.headers_mut());
+        let (mut parts, body) = request.into_parts();
+        let generation = (self.redriver).prepare(user.as_ref(), &parts.uri, &mut parts.headers);
+        let request = Request::from_parts(parts, body);
         let cap = self.redriver.settings.replay_cap;
-        let replay = self
-            .policy
-            .replay_handle(request.body(), cap)
-            .map(|body| copy_of(&request, body));
+        let kept = match self.policy.replay_handle(request.body(), cap) {
+            Some(body) => Kept::Replayable(copy_of(&request, body)),
+            // No copy to read it from later: what was sent is kept now.
+            None => Kept::Once(Box::new(Sent::of(&request, user.clone(), generation))),
+        };
         // The service that was made ready is the one called; it then waits
         // in the future for a retry, and a fresh clone takes its place here.
         let clone = self.inner.clone();
@@ -140,8 +142,9 @@ where
             Pending {
                 service: ready,
                 redriver: Arc::clone(&self.redriver),
-                sent,
-                replay,
+                user,
+                generation,
+                kept,
                 can_replay: P::can_replay,
             },
         )
