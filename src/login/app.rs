@@ -53,6 +53,35 @@ impl fmt::Debug for AmendGare {
     }
 }
 
+/// What a GARE asks of a login's session (not its scopes): identities,
+/// policies, domains (each sorted, so the same requirements compare equal
+/// whatever their order), MFA, and the prompt.
+type Session = (Vec<String>, Vec<String>, Vec<String>, bool, Option<String>);
+
+fn session_of(gare: &Gare) -> Session {
+    let params = &gare.authorization_parameters;
+    let sorted = |list: &Option<Vec<String>>| {
+        let mut list = list.clone().unwrap_or_default();
+        list.sort_unstable();
+        list.dedup();
+        list
+    };
+    (
+        sorted(&params.session_required_identities),
+        sorted(&params.session_required_policies),
+        sorted(&params.session_required_single_domain),
+        params.session_required_mfa.unwrap_or(false),
+        params.prompt.clone(),
+    )
+}
+
+/// The last login that finished: when, for whom, with what session.
+struct LastLogin {
+    finished: tokio::time::Instant,
+    user: Option<User>,
+    session: Session,
+}
+
 /// Whose turn it is to refresh or log in, for one user and resource server.
 type Turn = Arc<tokio::sync::Mutex<()>>;
 
@@ -91,6 +120,7 @@ pub(crate) struct Inner<C, P, T> {
     getting: Mutex<HashMap<(Option<User>, String), Turn>>,
     /// One interactive login at a time, whatever it is for.
     prompting: tokio::sync::Mutex<()>,
+    last_login: Mutex<Option<LastLogin>>,
 }
 
 /// The redrive layer's [`Reauthenticator`] and the source of every token a
@@ -198,6 +228,7 @@ impl<C, P, T> Inner<C, P, T> {
             held: RwLock::new(HashMap::new()),
             getting: Mutex::new(HashMap::new()),
             prompting: tokio::sync::Mutex::new(()),
+            last_login: Mutex::new(None),
         }
     }
 }
@@ -414,11 +445,18 @@ where
         };
         // One person, one prompt at a time: a login for another resource
         // server may have just brought what this one needs.
+        let waiting_since = tokio::time::Instant::now();
         let _prompting = match self.inner.grant {
             Grant::AuthorizationCode => Some(self.gathered_prompt_turn().await),
             Grant::ClientCredentials => None,
         };
         if let Some(token) = self.usable(user, resource_server, &need)?.0 {
+            return Ok(token);
+        }
+        // A session requirement asks for a fresh login, which no stored
+        // token stands for; but one that finished while this request waited
+        // for its turn met it, and asked for every resource server's scopes.
+        if let Some(token) = self.met_while_waiting(user, resource_server, &gare, waiting_since) {
             return Ok(token);
         }
         let tokens = self.log_in(user, resource_server, &gare).await?;
@@ -600,6 +638,37 @@ where
         scopes::merge_strings(all).map_err(LoginError::InvalidScope)
     }
 
+    /// The token for `resource_server` from a login for `user` that
+    /// finished after `since` with the same session requirements as `gare`,
+    /// if it grants the scopes `gare` requires.
+    fn met_while_waiting(
+        &self,
+        user: Option<&User>,
+        resource_server: &str,
+        gare: &Gare,
+        since: tokio::time::Instant,
+    ) -> Option<Token> {
+        let wanted = session_of(gare);
+        let met = lock(&self.inner.last_login).as_ref().is_some_and(|last| {
+            last.finished >= since && last.user.as_ref() == user && last.session == wanted
+        });
+        if !met {
+            return None;
+        }
+        let held = self.inner.held.read().unwrap_or_else(|p| p.into_inner());
+        let token = held
+            .get(&user.cloned())?
+            .get(resource_server)?
+            .token
+            .clone();
+        let required = gare
+            .authorization_parameters
+            .required_scopes
+            .clone()
+            .unwrap_or_default();
+        token.grants(&required).then_some(token)
+    }
+
     /// A login for every requirement, shaped by `gare`: a person at the
     /// prompt (one at a time), or the client as itself.
     async fn log_in(
@@ -630,6 +699,11 @@ where
         let tokens = self.adopt(response, resource_server, None);
         self.check_identity(user, &tokens)?;
         self.keep(user, &tokens)?;
+        *lock(&self.inner.last_login) = Some(LastLogin {
+            finished: tokio::time::Instant::now(),
+            user: user.cloned(),
+            session: session_of(gare),
+        });
         let required = gare
             .authorization_parameters
             .required_scopes
@@ -730,6 +804,12 @@ where
 
     fn attaches_credentials(&self) -> bool {
         true
+    }
+
+    /// Each resource server's token is its own: requests to two resource
+    /// servers never share one reauthentication's credentials.
+    fn partition(&self, cx: &ReauthContext) -> Option<String> {
+        Some(self.resource_server_for(cx.uri()))
     }
 }
 

@@ -7,13 +7,13 @@ use std::time::Duration;
 use http::Uri;
 
 use super::app::{AmendGare, Grant, Inner};
-use crate::gare::Gare;
-use crate::redrive::ReauthContext;
 use super::environment::{self, UnknownEnvironment};
 use super::wire::{RefreshTokens, TokenEndpoint};
 use super::{
     CommandLinePrompt, Login, MemoryTokenStore, Prompt, ResourceServers, Secret, TokenStore,
 };
+use crate::gare::Gare;
+use crate::redrive::ReauthContext;
 
 /// How long before a token expires it is refreshed (or replaced) by default.
 pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(60);

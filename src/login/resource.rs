@@ -76,7 +76,9 @@ impl ResourceServers {
         let rule = self
             .rules
             .iter()
-            .filter(|(origin, path, _)| origin.matches(uri) && uri.path().starts_with(path.as_str()))
+            .filter(|(origin, path, _)| {
+                origin.matches(uri) && uri.path().starts_with(path.as_str())
+            })
             .max_by_key(|(_, path, _)| path.len());
         match rule {
             Some((_, _, resource_server)) => Cow::Borrowed(resource_server),

@@ -98,7 +98,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// came with: lists sorted and deduplicated, the session message left out,
 /// the step-up fields of a challenge (`acr_values`, `max_age`, `claims`) in;
 /// whose they are, and whether a token was refused rather than a GARE met.
-pub(crate) fn requirements_key(cx: &ReauthContext) -> String {
+fn requirements_key(cx: &ReauthContext, partition: Option<&str>) -> String {
     let (origin, gare) = (cx.origin(), cx.gare());
     let mut normalized = gare.authorization_parameters.clone();
     normalized.session_message = None;
@@ -119,8 +119,9 @@ pub(crate) fn requirements_key(cx: &ReauthContext) -> String {
         .map(|key| gare.extra.get(*key).unwrap_or(&Value::Null))
         .collect();
     let user = Value::from(cx.user().map(User::id));
+    let partition = Value::from(partition);
     format!(
-        "{user} {origin} {} {} {}",
+        "{user} {origin} {partition} {} {} {}",
         cx.is_token_rejected(),
         normalized.to_value(true),
         Value::from(step_up.into_iter().cloned().collect::<Vec<_>>())
@@ -128,6 +129,14 @@ pub(crate) fn requirements_key(cx: &ReauthContext) -> String {
 }
 
 impl<R: Reauthenticator> Engine<R> {
+    /// The flight key of `cx`: what requests must share to share one
+    /// reauthentication (see `requirements_key` and
+    /// `Reauthenticator::partition`).
+    pub(crate) fn key_of(&self, cx: &ReauthContext) -> String {
+        let partition = self.reauthenticator.partition(cx);
+        requirements_key(cx, partition.as_deref())
+    }
+
     pub(crate) fn new(reauthenticator: R) -> Self {
         Engine {
             reauthenticator,
@@ -167,7 +176,7 @@ impl<R: Reauthenticator> Engine<R> {
     /// Credentials for a request that got a GARE, and how they came: newer
     /// remembered ones or another request's reauthentication (`Coalesced`),
     /// or a reauthentication this request started (`Redriven`). `requirements`
-    /// is `requirements_key(&cx)`.
+    /// is `key_of(&cx)`.
     pub(crate) async fn credentials_for(
         self: &Arc<Self>,
         cx: ReauthContext,

@@ -61,6 +61,18 @@ pub trait Reauthenticator: Send + Sync + 'static {
     fn attaches_credentials(&self) -> bool {
         false
     }
+
+    /// What else requests must share, besides their user, origin and
+    /// requirements, to share one reauthentication and its credentials. A
+    /// reauthenticator that hands out a different token per resource
+    /// server (a [`Login`](crate::login::Login)) names the request's
+    /// resource server here, so requests to two resource servers on one
+    /// origin, refused at once, never get each other's token. Default:
+    /// nothing more.
+    fn partition(&self, cx: &ReauthContext) -> Option<String> {
+        let _ = cx;
+        None
+    }
 }
 
 impl<F, Fut, E> Reauthenticator for F

@@ -11,7 +11,7 @@ use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri};
 use http_body::Body;
 use tower_http::follow_redirect::RequestUri;
 
-use super::engine::{requirements_key, Engine, Limits};
+use super::engine::{Engine, Limits};
 use super::inspect::{refuses_token, requirement};
 use super::origin::may_carry_token;
 use super::settings::{is_idempotent, Settings};
@@ -42,6 +42,33 @@ pub(crate) struct Sent {
     user: Option<User>,
     /// The generation of the remembered credentials it carried (0: none).
     generation: u64,
+}
+
+impl Sent {
+    /// What a request with these parts carried.
+    pub(crate) fn new(
+        method: Method,
+        uri: Uri,
+        headers: &HeaderMap,
+        user: Option<User>,
+        generation: u64,
+    ) -> Sent {
+        Sent {
+            method,
+            uri,
+            authorization: headers.get(AUTHORIZATION).cloned(),
+            user,
+            generation,
+        }
+    }
+
+    /// What `request` (as sent, remembered credentials on) carried: taken
+    /// on the slow path from the replay copy, so a request that is never
+    /// redriven clones nothing for it.
+    pub(crate) fn of<B>(request: &http::Request<B>, user: Option<User>, generation: u64) -> Sent {
+        let (method, uri) = (request.method().clone(), request.uri().clone());
+        Sent::new(method, uri, request.headers(), user, generation)
+    }
 }
 
 impl<R> Redriver<R> {
@@ -140,24 +167,12 @@ fn answered_elsewhere<B>(response: &Response<B>, sent_to: &Origin) -> bool {
 impl<R: Reauthenticator> Redriver<R> {
     /// Puts the credentials remembered for `user`'s requests to `uri` on
     /// `headers` (a request about to be sent), and notes what it carries.
-    pub(crate) fn prepare(
-        &self,
-        method: Method,
-        uri: Uri,
-        user: Option<&User>,
-        headers: &mut HeaderMap,
-    ) -> Sent {
-        let generation = if self.may_carry_credentials(&uri) {
-            self.engine.apply_remembered(user, &uri, headers)
+    /// Returns the generation of the credentials put on (0: none).
+    pub(crate) fn prepare(&self, user: Option<&User>, uri: &Uri, headers: &mut HeaderMap) -> u64 {
+        if self.may_carry_credentials(uri) {
+            self.engine.apply_remembered(user, uri, headers)
         } else {
             0
-        };
-        Sent {
-            method,
-            uri,
-            authorization: headers.get(AUTHORIZATION).cloned(),
-            user: user.cloned(),
-            generation,
         }
     }
 
@@ -204,7 +219,7 @@ impl<R: Reauthenticator> Redriver<R> {
         cx.sent_authorization = sent.authorization;
         cx.user = sent.user;
         cx.token_rejected = gare.is_none();
-        let requirements = requirements_key(&cx);
+        let requirements = self.engine.key_of(&cx);
         // The same request, to ask of the retry's answer whether the
         // reauthentication helped.
         let mut again = cx.clone();
@@ -246,7 +261,7 @@ impl<R: Reauthenticator> Redriver<R> {
                 again.gare = needed;
                 again.status = retried.status();
                 again.token_rejected = gare.is_none();
-                if requirements_key(&again) == requirements {
+                if self.engine.key_of(&again) == requirements {
                     let quiet_period = self.settings.reauth_quiet_period;
                     let error = ReauthError::did_not_help();
                     self.engine.keep_quiet(&requirements, error, quiet_period);
