@@ -7,6 +7,8 @@
 
 #[cfg(feature = "login")]
 pub mod fauxbus;
+#[cfg(feature = "login")]
+pub mod oidc;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -7,8 +7,7 @@
 //! Without node or `tests/oidc/node_modules` these tests print SKIPPED and
 //! pass, unless `REQUIRE_OIDC=1`, under which they fail.
 
-#[path = "support/oidc.rs"]
-mod oidc;
+use crate::support::oidc;
 
 use base64::Engine as _;
 use oidc::*;

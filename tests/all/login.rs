@@ -1379,7 +1379,7 @@ async fn the_loopback_prompt_listens_where_redirect_to_says() {
 fn the_token_file_is_0600_whatever_the_umask() {
     use std::os::unix::fs::PermissionsExt;
     const CHILD: &str = "TOWER_GARE_TEST_UMASK_CHILD";
-    const NAME: &str = "the_token_file_is_0600_whatever_the_umask";
+    const NAME: &str = "login::the_token_file_is_0600_whatever_the_umask";
 
     if std::env::var_os(CHILD).is_some() {
         let dir = std::env::temp_dir().join(format!("tower-gare-umask-{}", std::process::id()));

@@ -13,8 +13,7 @@
 //! pass, unless `REQUIRE_OIDC=1`, under which they fail.
 #![cfg(feature = "login")]
 
-#[path = "support/oidc.rs"]
-mod oidc;
+use crate::support::oidc;
 
 use std::time::{Duration, SystemTime};
 
