@@ -648,7 +648,7 @@ async fn client_credentials_get_tokens_with_no_prompt_and_a_session_gare_is_a_cl
 /// The `globus_api` example's binary: the one beside this test binary
 /// (`<target>/<profile>/examples/`) when it is newer than every source it is
 /// built from; else built once, with this test binary's features.
-fn globus_api_binary() -> std::path::PathBuf {
+pub(crate) fn globus_api_binary() -> std::path::PathBuf {
     use std::path::{Path, PathBuf};
     use std::sync::OnceLock;
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
@@ -960,9 +960,15 @@ fn globus_api_logs_in_once_over_two_runs_and_the_python_sdk_reads_its_token_file
     assert_eq!((run.code, run.logins), (Some(0), 1), "{run:?}");
     let body: Value = serde_json::from_str(&run.stdout).unwrap();
     assert!(has_e2e_users(&body), "{run:?}");
-    // After the prompt's "Enter the resulting Authorization Code here: ",
-    // on its line: piped, the answer is not echoed.
-    assert!(run.stderr.lines().any(|l| l.ends_with("200 OK")), "{run:?}");
+    // Piped, the answer is not echoed: the prompt ends its own line, and
+    // the status has a line of its own.
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l == "Enter the resulting Authorization Code here: "),
+        "{run:?}"
+    );
+    assert!(run.stderr.lines().any(|l| l == "200 OK"), "{run:?}");
 
     // The second does not: the token file has what it needs.
     let run = api.run(&groups, false);

@@ -31,6 +31,8 @@ mod replay_body;
 #[cfg(feature = "reqwest")]
 mod reqwest_middleware;
 mod scopes;
+#[cfg(all(unix, feature = "login"))]
+mod terminal;
 mod testing_helpers;
 #[cfg(feature = "login")]
 mod token_file_python;

@@ -2,16 +2,20 @@
 
 use std::fmt;
 use std::future::{poll_fn, Future};
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, IsTerminal, Write};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use super::sanitize::{server_text, SERVER_TEXT_CAP, SERVICE_LABEL};
+use super::story::{write_story, write_url};
 use crate::deadline::{within, Missed};
 use crate::login::{AuthorizationResponse, AuthorizeRequest, LoginError, Prompt, Secret};
+
+/// Where the person pastes the code: the prompt's last words, on the line
+/// they type on.
+pub(crate) const CODE_PROMPT: &str = "Enter the resulting Authorization Code here: ";
 
 type Input = Arc<Mutex<Option<Box<dyn BufRead + Send>>>>;
 type Output = Arc<Mutex<Option<Box<dyn Write + Send>>>>;
@@ -23,10 +27,32 @@ type Line = oneshot::Receiver<io::Result<String>>;
 /// checked), like the Python SDK's command-line login flow manager.
 ///
 /// It writes to standard error and reads standard input, unless given
-/// other streams with [`with_io`](CommandLinePrompt::with_io). The session
-/// message is the service's, not this program's: it is printed after
-/// `Message from the service:`, sanitized, on one line (runs of blank space
-/// collapsed) and cut at 300 characters.
+/// other streams with [`with_io`](CommandLinePrompt::with_io). What it
+/// shows, in this order:
+///
+/// ```text
+/// Message from the service: Access to this group requires MFA.
+/// This login asks for:
+///   consent to: urn:globus:auth:scope:groups.api.globus.org:all
+///   a session from: example.org
+///   multi-factor authentication (MFA)
+/// Please authenticate with Globus here:
+/// ------------------------------------
+/// https://auth.globus.org/v2/oauth2/authorize?client_id=…
+/// ------------------------------------
+/// Enter the resulting Authorization Code here:
+/// ```
+///
+/// The session message is the service's, not this program's: it is
+/// printed after `Message from the service:`, sanitized, on one line (runs
+/// of blank space collapsed) and cut at 300 characters. What is asked for
+/// comes from the authorize request (its scopes but the ID token's,
+/// `session_required_single_domain`, `_identities`, `_policies`, `_mfa`,
+/// and `prompt=login` alone as "a fresh login"), each value sanitized
+/// and capped, one line each; a line that would be empty is left out. The
+/// URL is alone on its line. When the answer was not echoed (standard
+/// input is not a terminal, or the input came from `with_io`), a line
+/// break follows it, so what is printed next starts a line of its own.
 ///
 /// A login waits for the person as long as it takes, as the Python SDK's
 /// does, unless given a [`timeout`](CommandLinePrompt::timeout), past which
@@ -81,6 +107,8 @@ pub struct CommandLinePrompt {
     /// One login at a time: two prompts on one terminal would interleave.
     turn: Arc<tokio::sync::Mutex<()>>,
     timeout: Option<Duration>,
+    /// Input given by [`with_io`](CommandLinePrompt::with_io), not echoed.
+    given_input: bool,
 }
 
 impl Default for CommandLinePrompt {
@@ -91,6 +119,7 @@ impl Default for CommandLinePrompt {
             pending: Arc::default(),
             turn: Arc::default(),
             timeout: None,
+            given_input: false,
         }
     }
 }
@@ -109,6 +138,7 @@ impl CommandLinePrompt {
         CommandLinePrompt {
             input: Arc::new(Mutex::new(Some(Box::new(input)))),
             output: Arc::new(Mutex::new(Some(Box::new(output)))),
+            given_input: true,
             ..Self::default()
         }
     }
@@ -170,6 +200,12 @@ impl CommandLinePrompt {
         }
     }
 
+    /// Whether what the person types is shown as they type it: the
+    /// process's standard input, when it is a terminal.
+    fn input_echoed(&self) -> bool {
+        !self.given_input && io::stdin().is_terminal()
+    }
+
     fn write(&self, show: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
         let mut output = self.output.lock().unwrap_or_else(|p| p.into_inner());
         match output.as_mut() {
@@ -186,6 +222,15 @@ impl CommandLinePrompt {
             .recv()
             .await
             .map_err(|e| LoginError::Prompt(e.into()))?;
+        // A terminal echoes the line typed, and its newline; input from
+        // anywhere else (a pipe, a file, a stream given to `with_io`) is
+        // not shown, and what comes next would go on the prompt's line.
+        if !self.input_echoed() {
+            let _ = self.write(|out| {
+                writeln!(out)?;
+                out.flush()
+            });
+        }
         Ok(typed.trim().to_owned())
     }
 }
@@ -228,18 +273,12 @@ impl fmt::Debug for CommandLinePrompt {
     }
 }
 
+/// The question: what the login is for ([`story`](super::story::story)),
+/// the URL alone on its line, then where to paste the code.
 fn write_prompt(out: &mut dyn Write, request: &AuthorizeRequest) -> io::Result<()> {
-    if let Some(message) = request.param("session_message") {
-        let message = server_text(message, SERVER_TEXT_CAP);
-        if !message.is_empty() {
-            writeln!(out, "{SERVICE_LABEL} {message}")?;
-        }
-    }
-    writeln!(out, "Please authenticate with Globus here:")?;
-    writeln!(out, "------------------------------------")?;
-    writeln!(out, "{}", request.url())?;
-    writeln!(out, "------------------------------------")?;
-    write!(out, "Enter the resulting Authorization Code here: ")?;
+    write_story(out, request)?;
+    write_url(out, request)?;
+    write!(out, "{CODE_PROMPT}")?;
     out.flush()
 }
 
@@ -289,7 +328,8 @@ mod tests {
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
-    use super::{CommandLinePrompt, SERVER_TEXT_CAP, SERVICE_LABEL};
+    use super::super::sanitize::{SERVER_TEXT_CAP, SERVICE_LABEL};
+    use super::CommandLinePrompt;
     use crate::gare::{AuthorizationParameters, Gare};
     use crate::login::{AuthorizeRequest, LoginError, Prompt, RefreshTokens};
 
@@ -507,6 +547,48 @@ mod tests {
             text.matches("Please authenticate with Globus here:")
                 .count(),
             2
+        );
+    }
+
+    #[tokio::test]
+    async fn the_screen_tells_the_story_in_order_and_the_answer_ends_its_line() {
+        let params = AuthorizationParameters {
+            session_message: Some("Access to this group requires MFA.".into()),
+            session_required_single_domain: Some(vec!["example.org".into()]),
+            session_required_mfa: Some(true),
+            ..Default::default()
+        };
+        let request = AuthorizeRequest::build(
+            "https://auth.example.org/v2/oauth2/authorize",
+            "client",
+            "https://auth.example.org/v2/web/auth-code",
+            "openid urn:globus:auth:scope:groups.api.globus.org:all",
+            &Gare::new("AuthorizationRequired", params),
+            &RefreshTokens::No,
+        )
+        .unwrap()
+        .0;
+        let (prompt, typing, screen) = terminal();
+        typing.send("the-code\n".into()).unwrap();
+        let answer = soon(prompt.authorize(&request)).await.unwrap();
+        assert_eq!(answer.code.secret(), "the-code");
+        let url = request.url();
+        assert_eq!(
+            screen.text(),
+            format!(
+                "Message from the service: Access to this group requires MFA.\n\
+                 This login asks for:\n\
+                 \x20 consent to: urn:globus:auth:scope:groups.api.globus.org:all\n\
+                 \x20 a session from: example.org\n\
+                 \x20 multi-factor authentication (MFA)\n\
+                 Please authenticate with Globus here:\n\
+                 ------------------------------------\n\
+                 {url}\n\
+                 ------------------------------------\n\
+                 Enter the resulting Authorization Code here: \n"
+            ),
+            "the message, what is asked, the URL alone on its line, the prompt; \
+             the answer (not echoed) ends the prompt's line"
         );
     }
 }

@@ -2,9 +2,10 @@
 //! `localhost` stands for, for the redirect.
 
 use std::convert::Infallible;
+use std::ffi::OsString;
 use std::fmt;
 use std::future::{poll_fn, Future};
-use std::io;
+use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener as StdListener, ToSocketAddrs};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
@@ -19,11 +20,15 @@ use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::sanitize::{server_text, SERVER_TEXT_CAP, SERVICE_LABEL};
+use super::story::{write_story, write_url};
 use crate::deadline::{within, Missed};
 use crate::login::{AuthorizationResponse, AuthorizeRequest, LoginError, Prompt};
 
 type OnUrl = Arc<dyn Fn(&AuthorizeRequest) + Send + Sync>;
+type Opener = Arc<dyn Fn(&str) -> io::Result<()> + Send + Sync>;
+type Output = Arc<Mutex<Option<Box<dyn Write + Send>>>>;
+/// Reads one environment variable: `std::env::var_os`, or a test's.
+type Env = Arc<dyn Fn(&str) -> Option<OsString> + Send + Sync>;
 type Answer = Arc<Mutex<Option<Result<AuthorizationResponse, LoginError>>>>;
 
 /// How long one connection may take: a browser's redirect needs
@@ -67,6 +72,58 @@ const BIND_ATTEMPTS: usize = 16;
 /// login. One login at a time per prompt; each waits at most the timeout
 /// (default 5 minutes).
 ///
+/// # What the person sees
+///
+/// On standard error (or the writer given to [`output`](Self::output)),
+/// in this order: the service's message, labelled as the service's; what
+/// the login asks for, in words; the URL alone on its line; then whether
+/// a browser was opened, and that the login is waited for:
+///
+/// ```text
+/// Message from the service: Access to this group requires MFA.
+/// This login asks for:
+///   consent to: urn:globus:auth:scope:groups.api.globus.org:all
+///   multi-factor authentication (MFA)
+/// Please authenticate with Globus here:
+/// ------------------------------------
+/// https://auth.globus.org/v2/oauth2/authorize?client_id=…
+/// ------------------------------------
+/// Opening it in your browser (if none opens, copy the URL into one).
+/// Waiting for the login in your browser… (Ctrl-C to cancel)
+/// ```
+///
+/// # The browser
+///
+/// The URL is opened in the person's browser: the commands the `BROWSER`
+/// environment variable names, as Python's `webbrowser` reads it (several
+/// separated by `:`, `;` on Windows; `%s` stands for the URL, which is
+/// added at the end otherwise), text-only browsers (lynx, w3m, links,
+/// elinks, www-browser) skipped as the Python SDK skips them; else the
+/// system's way of opening a URL, through the [`open`](https://docs.rs/open)
+/// crate (`xdg-open` and its kin, `open` on macOS, `start` on Windows, the
+/// Windows browser from WSL). The URL is printed all the same.
+///
+/// No browser is opened, and the person is told what to do instead, when
+/// the session is remote (`SSH_CONNECTION`, `SSH_CLIENT` or `SSH_TTY` is
+/// set: a browser would open on the remote machine, if anywhere, and the
+/// redirect goes to *this* machine's localhost), or, on Linux and the
+/// BSDs, when there is no display (neither `DISPLAY` nor `WAYLAND_DISPLAY`,
+/// outside WSL). [`opener`](Self::opener) replaces how the URL is opened;
+/// [`open_browser(false)`](Self::open_browser) prints without opening;
+/// [`on_url`](Self::on_url) replaces both.
+///
+/// # Ctrl-C
+///
+/// While it waits, Ctrl-C cancels the login: it fails with
+/// [`LoginError::Cancelled`], its listening and its connections end, and
+/// the prompt can serve the next login. This listens with
+/// `tokio::signal::ctrl_c`, so needs a runtime with I/O; tokio keeps its
+/// handler for the rest of the process once it is installed (the first
+/// login that waits), after which Ctrl-C no longer ends the process by
+/// itself. A program that handles signals itself turns it off with
+/// [`cancel_on_ctrl_c(false)`](Self::cancel_on_ctrl_c) (and ends the
+/// login by dropping it).
+///
 /// ```
 /// use std::time::Duration;
 /// use tower_gare::login::LoopbackPrompt;
@@ -75,7 +132,10 @@ const BIND_ATTEMPTS: usize = 16;
 /// // registered with that port).
 /// let prompt = LoopbackPrompt::bind(0)?
 ///     .timeout(Duration::from_secs(120))
-///     .on_url(|request| println!("Open {} in a browser", request.url()));
+///     .opener(|url| {
+///         eprintln!("(a kiosk's own way of showing {url})");
+///         Ok(())
+///     });
 /// let port = prompt.local_addr()?.port();
 /// assert_eq!(prompt.redirect_uri(), format!("http://localhost:{port}"));
 /// assert!(prompt.local_addrs().iter().all(|a| a.port() == port && a.ip().is_loopback()));
@@ -92,7 +152,23 @@ pub struct LoopbackPrompt {
     path: String,
     timeout: Duration,
     on_url: Option<OnUrl>,
+    /// How the URL is opened; `None`: [`open_in_browser`].
+    opener: Option<Opener>,
+    open_browser: bool,
+    cancel: Cancel,
+    output: Output,
+    env: Env,
     one_at_a_time: tokio::sync::Mutex<()>,
+}
+
+/// What cancels a waiting login.
+#[derive(Clone)]
+enum Cancel {
+    CtrlC,
+    Never,
+    /// A test's stand-in for Ctrl-C.
+    #[cfg(test)]
+    Notified(Arc<tokio::sync::Notify>),
 }
 
 /// The loopback addresses besides 127.0.0.1 that `localhost` stands for:
@@ -162,6 +238,11 @@ impl LoopbackPrompt {
             path: "/".to_owned(),
             timeout: Duration::from_secs(300),
             on_url: None,
+            opener: None,
+            open_browser: true,
+            cancel: Cancel::CtrlC,
+            output: Arc::new(Mutex::new(None)),
+            env: Arc::new(|name| std::env::var_os(name)),
             one_at_a_time: tokio::sync::Mutex::new(()),
         })
     }
@@ -188,11 +269,70 @@ impl LoopbackPrompt {
         self
     }
 
-    /// What to do with the URL (open a browser, print it somewhere); by
-    /// default the session message (labelled as the service's, sanitized,
-    /// capped) and the URL go to standard error.
+    /// What to do with the URL instead of showing it and opening it (a
+    /// GUI's own window, a log line): `show` gets the request, and the
+    /// prompt prints nothing and opens no browser itself; it still waits
+    /// for the redirect, and Ctrl-C still cancels it. By default the story
+    /// and the URL go to standard error and the URL is opened in a browser
+    /// (see [What the person sees](Self#what-the-person-sees)).
     pub fn on_url(mut self, show: impl Fn(&AuthorizeRequest) + Send + Sync + 'static) -> Self {
         self.on_url = Some(Arc::new(show));
+        self
+    }
+
+    /// How to open the URL in a browser, instead of `BROWSER` and the
+    /// system's way (see [The browser](Self#the-browser)); an error is
+    /// told to the person, who can still open the URL by hand. Called on a
+    /// thread of its own (a browser may take its time to start), only when
+    /// a browser is to be opened: not in a remote session nor without a
+    /// display.
+    ///
+    /// ```
+    /// use tower_gare::login::LoopbackPrompt;
+    ///
+    /// // A browser of the app's choosing.
+    /// let prompt = LoopbackPrompt::bind(0)?.opener(|url| {
+    ///     std::process::Command::new("firefox").arg(url).spawn().map(drop)
+    /// });
+    /// # let _ = prompt;
+    /// # Ok::<_, std::io::Error>(())
+    /// ```
+    pub fn opener(mut self, open: impl Fn(&str) -> io::Result<()> + Send + Sync + 'static) -> Self {
+        self.opener = Some(Arc::new(open));
+        self
+    }
+
+    /// Whether to open the URL in a browser (default: yes, where there is
+    /// a local display). Off, the URL is printed for the person to open.
+    pub fn open_browser(mut self, open: bool) -> Self {
+        self.open_browser = open;
+        self
+    }
+
+    /// Whether Ctrl-C cancels a waiting login, with
+    /// [`LoginError::Cancelled`] (default: yes). Off for a program that
+    /// handles signals itself: see [Ctrl-C](Self#ctrl-c).
+    pub fn cancel_on_ctrl_c(mut self, cancel: bool) -> Self {
+        self.cancel = if cancel { Cancel::CtrlC } else { Cancel::Never };
+        self
+    }
+
+    /// Where to write what the person is shown, instead of standard error:
+    /// a terminal other than the process's, or a test's buffer.
+    pub fn output(mut self, output: impl Write + Send + 'static) -> Self {
+        self.output = Arc::new(Mutex::new(Some(Box::new(output))));
+        self
+    }
+
+    /// Reads the environment through `var` instead of the process's: a
+    /// test's remote session or missing display, without changing the
+    /// process's environment under tests that run in parallel.
+    #[cfg(test)]
+    fn environment(
+        mut self,
+        var: impl Fn(&str) -> Option<OsString> + Send + Sync + 'static,
+    ) -> Self {
+        self.env = Arc::new(var);
         self
     }
 
@@ -223,6 +363,8 @@ impl fmt::Debug for LoopbackPrompt {
             .field("redirect_uri", &self.redirect_uri)
             .field("local_addrs", &self.local_addrs())
             .field("timeout", &self.timeout)
+            .field("open_browser", &self.open_browser)
+            .field("cancel_on_ctrl_c", &!matches!(self.cancel, Cancel::Never))
             .finish_non_exhaustive()
     }
 }
@@ -389,8 +531,174 @@ where
     }
 }
 
+/// Where the login runs, as far as opening a browser goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seat {
+    /// A browser can be opened here.
+    Local,
+    /// Over SSH: a browser would open on the remote machine if anywhere,
+    /// and the redirect goes to the remote machine's localhost.
+    Remote,
+    /// No display to open a browser on (Linux and the BSDs).
+    NoDisplay,
+}
+
+/// Whether a browser needs a display server here: on Linux and the BSDs
+/// (X11 or Wayland), not on macOS, Windows, Android or iOS.
+const NEEDS_DISPLAY: bool = cfg!(all(
+    unix,
+    not(any(
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "android",
+        target_os = "haiku"
+    ))
+));
+
+/// Where the login runs, from the environment (`var` reads a variable).
+fn seat(var: &dyn Fn(&str) -> Option<OsString>, needs_display: bool) -> Seat {
+    let set = |name: &str| var(name).is_some_and(|value| !value.is_empty());
+    if ["SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY"]
+        .into_iter()
+        .any(set)
+    {
+        return Seat::Remote;
+    }
+    // WSL opens the Windows browser, display or not.
+    let display = ["DISPLAY", "WAYLAND_DISPLAY", "WSL_DISTRO_NAME"]
+        .into_iter()
+        .any(set);
+    if needs_display && !display {
+        return Seat::NoDisplay;
+    }
+    Seat::Local
+}
+
+/// What separates the commands in `BROWSER`, as in Python's `webbrowser`
+/// (`os.pathsep`).
+const BROWSER_SEPARATOR: char = if cfg!(windows) { ';' } else { ':' };
+
+/// Browsers that take over the terminal and cannot do a Globus login: the
+/// Python SDK's deny list.
+const TEXT_BROWSERS: [&str; 5] = ["lynx", "www-browser", "links", "elinks", "w3m"];
+
+/// The commands `BROWSER` names, each as its words with the URL in place
+/// of `%s` (or last, when no word has `%s`), in order, without the
+/// text-only browsers.
+fn browser_commands(browser: &str, url: &str) -> Vec<Vec<String>> {
+    browser
+        .split(BROWSER_SEPARATOR)
+        .filter_map(|entry| {
+            let mut words: Vec<String> = entry.split_whitespace().map(str::to_owned).collect();
+            let program = std::path::Path::new(words.first()?)
+                .file_stem()
+                .and_then(|stem| stem.to_str())
+                .unwrap_or("");
+            if TEXT_BROWSERS.contains(&program) {
+                return None;
+            }
+            let mut has_url = false;
+            for word in &mut words[1..] {
+                if word.contains("%s") {
+                    *word = word.replace("%s", url);
+                    has_url = true;
+                }
+            }
+            if !has_url {
+                words.push(url.to_owned());
+            }
+            Some(words)
+        })
+        .collect()
+}
+
+/// Opens `url` in the person's browser: the first of `BROWSER`'s commands
+/// that starts (`browser` is its value), else the system's way, through
+/// the `open` crate. A command from `BROWSER` is started in a process
+/// group of its own (Ctrl-C at the terminal is the login's, not the
+/// browser's) and reaped on a thread when it ends.
+fn open_in_browser(url: &str, browser: Option<OsString>) -> io::Result<()> {
+    use std::process::{Command, Stdio};
+    let browser = browser
+        .and_then(|b| b.into_string().ok())
+        .unwrap_or_default();
+    for words in browser_commands(&browser, url) {
+        let mut command = Command::new(&words[0]);
+        command
+            .args(&words[1..])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        if let Ok(mut child) = command.spawn() {
+            std::thread::spawn(move || child.wait());
+            return Ok(());
+        }
+    }
+    open::that_detached(url)
+}
+
+/// The lines after the URL: whether a browser is being opened, or why not
+/// and what to do instead.
+fn seat_note(seat: Seat, redirect_uri: &str, port: u16) -> Vec<String> {
+    let instead = "or log in with the command-line prompt instead (it asks you to paste a code).";
+    match seat {
+        Seat::Local => vec!["Opening it in your browser (if none opens, copy the URL into one).".into()],
+        Seat::Remote => vec![
+            "No browser was opened: this is a remote session (SSH).".into(),
+            format!(
+                "Open the URL in a browser on your own machine. The login ends at {redirect_uri} \
+                 on this machine: forward its port first (ssh -L {port}:localhost:{port}), {instead}"
+            ),
+        ],
+        Seat::NoDisplay => vec![
+            "No browser was opened: there is no display (neither DISPLAY nor WAYLAND_DISPLAY is set).".into(),
+            format!(
+                "Open the URL in a browser that can reach {redirect_uri} on this machine, where the login ends, {instead}"
+            ),
+        ],
+    }
+}
+
+/// Said while the login waits.
+const WAITING: &str = "Waiting for the login in your browser…";
+const CTRL_C: &str = "(Ctrl-C to cancel)";
+/// Said when Ctrl-C cancelled the login.
+const CANCELLED: &str = "Login cancelled.";
+
+/// Resolves when the login is to be cancelled; never, when nothing
+/// cancels it or Ctrl-C cannot be listened for.
+async fn cancelled(cancel: Cancel) {
+    match cancel {
+        Cancel::CtrlC => {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                return;
+            }
+        }
+        Cancel::Never => {}
+        #[cfg(test)]
+        Cancel::Notified(notify) => return notify.notified().await,
+    }
+    std::future::pending::<()>().await;
+}
+
+type Incoming =
+    stream::SelectAll<Pin<Box<dyn Stream<Item = io::Result<tokio::net::TcpStream>> + Send>>>;
+
 impl LoopbackPrompt {
-    async fn wait_for_redirect(&self, state: &str) -> Result<AuthorizationResponse, LoginError> {
+    fn write(&self, show: impl FnOnce(&mut dyn Write) -> io::Result<()>) {
+        let mut output = self.output.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = match output.as_mut() {
+            Some(output) => show(output),
+            None => show(&mut io::stderr().lock()),
+        };
+    }
+
+    /// This login's accepting end of every listener (the prompt keeps its
+    /// own, so the port stays held between logins): dropped, they stop
+    /// accepting.
+    fn accepting(&self) -> Result<Incoming, LoginError> {
         let mut listeners = Vec::with_capacity(self.listeners.len());
         for listener in &self.listeners {
             let listener = listener
@@ -409,13 +717,120 @@ impl LoopbackPrompt {
             .map_err(|e| LoginError::Prompt(e.into()))?;
             listeners.push(listener);
         }
-        let incoming = stream::select_all(listeners.into_iter().map(|listener| {
+        Ok(stream::select_all(listeners.into_iter().map(|listener| {
             Box::pin(stream::unfold(listener, |listener| async move {
                 let accepted = listener.accept().await.map(|(stream, _)| stream);
                 Some((accepted, listener))
-            }))
-        }));
-        serve(incoming, &self.path, state).await
+            })) as Pin<Box<dyn Stream<Item = _> + Send>>
+        })))
+    }
+
+    /// Shows `request` (or hands it to `on_url`) and starts opening the
+    /// browser; the answer of the opener, when one was started.
+    fn show(
+        &self,
+        request: &AuthorizeRequest,
+    ) -> Option<tokio::sync::oneshot::Receiver<io::Result<()>>> {
+        if let Some(show) = &self.on_url {
+            show(request);
+            return None;
+        }
+        let seat = self.open_browser.then(|| seat(&*self.env, NEEDS_DISPLAY));
+        let ctrl_c = !matches!(self.cancel, Cancel::Never);
+        self.write(|out| {
+            write_story(out, request)?;
+            write_url(out, request)?;
+            if let Some(seat) = seat {
+                for line in seat_note(seat, &self.redirect_uri, self.port) {
+                    writeln!(out, "{line}")?;
+                }
+            }
+            if ctrl_c {
+                writeln!(out, "{WAITING} {CTRL_C}")?;
+            } else {
+                writeln!(out, "{WAITING}")?;
+            }
+            out.flush()
+        });
+        if seat != Some(Seat::Local) {
+            return None;
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let url = request.url().to_owned();
+        let opener = self.opener.clone();
+        let browser = (self.env)("BROWSER");
+        std::thread::spawn(move || {
+            let opened = match opener {
+                Some(open) => open(&url),
+                None => open_in_browser(&url, browser),
+            };
+            let _ = tx.send(opened);
+        });
+        Some(rx)
+    }
+
+    /// Shows the request, opens the browser and waits for the redirect,
+    /// until Ctrl-C (or what stands for it).
+    async fn converse(
+        &self,
+        request: &AuthorizeRequest,
+    ) -> Result<AuthorizationResponse, LoginError> {
+        let incoming = self.accepting()?;
+        let mut cancelled = std::pin::pin!(cancelled(self.cancel.clone()));
+        // Listening for Ctrl-C before the person is told it cancels.
+        if poll_fn(|cx| Poll::Ready(cancelled.as_mut().poll(cx).is_ready())).await {
+            return Err(LoginError::Cancelled);
+        }
+        let mut opening = self.show(request);
+        let mut serving = std::pin::pin!(serve(incoming, &self.path, request.state()));
+        loop {
+            enum Next {
+                Answer(Result<AuthorizationResponse, LoginError>),
+                Cancelled,
+                Opened(io::Result<()>),
+            }
+            let next = poll_fn(|cx| {
+                if let Poll::Ready(answer) = serving.as_mut().poll(cx) {
+                    return Poll::Ready(Next::Answer(answer));
+                }
+                if cancelled.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Next::Cancelled);
+                }
+                if let Some(rx) = opening.as_mut() {
+                    if let Poll::Ready(opened) = Pin::new(rx).poll(cx) {
+                        // A thread that stopped without a word: nothing to say.
+                        return Poll::Ready(Next::Opened(opened.unwrap_or(Ok(()))));
+                    }
+                }
+                Poll::Pending
+            })
+            .await;
+            match next {
+                Next::Answer(answer) => return answer,
+                Next::Cancelled => {
+                    if self.on_url.is_none() {
+                        self.write(|out| {
+                            writeln!(out)?;
+                            writeln!(out, "{CANCELLED}")?;
+                            out.flush()
+                        });
+                    }
+                    return Err(LoginError::Cancelled);
+                }
+                Next::Opened(opened) => {
+                    opening = None;
+                    if let Err(error) = opened {
+                        self.write(|out| {
+                            writeln!(
+                                out,
+                                "Could not open a browser ({error}): copy the URL above into one."
+                            )?;
+                            out.flush()
+                        });
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -431,22 +846,7 @@ impl Prompt for LoopbackPrompt {
         let _one = self.one_at_a_time.lock().await;
         // A deadline that cannot be kept fails the login before anything
         // is shown.
-        let shown = async {
-            match &self.on_url {
-                Some(show) => show(request),
-                None => {
-                    if let Some(message) = request.param("session_message") {
-                        let message = server_text(message, SERVER_TEXT_CAP);
-                        if !message.is_empty() {
-                            eprintln!("{SERVICE_LABEL} {message}");
-                        }
-                    }
-                    eprintln!("Please authenticate with Globus here:\n{}", request.url());
-                }
-            }
-            self.wait_for_redirect(request.state()).await
-        };
-        match within(self.timeout, shown).await {
+        match within(self.timeout, self.converse(request)).await {
             Ok(answer) => answer,
             Err(Missed::Elapsed) => Err(LoginError::Timeout),
             Err(Missed::NoTimer) => Err(LoginError::NoTimer),
@@ -629,5 +1029,421 @@ mod tests {
         let rounds = u32::try_from(IDLE.div_ceil(MAX_CONNECTIONS)).unwrap();
         assert!(waited <= CONNECTION_TIMEOUT * rounds, "{waited:?}");
         drop(idle_ends);
+    }
+
+    // The browser, the screen and Ctrl-C.
+
+    use crate::gare::{AuthorizationParameters, Gare};
+    use crate::login::RefreshTokens;
+
+    /// What the prompt wrote.
+    #[derive(Clone, Default)]
+    struct Screen(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Screen {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Screen {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+        async fn wait_for(&self, what: &str) {
+            soon(async {
+                while !self.text().contains(what) {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+            .await;
+        }
+    }
+
+    /// An environment of the test's: these variables set, no others.
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> + Send + Sync + 'static {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| OsString::from(v))
+        }
+    }
+
+    /// A desktop: a display, no SSH.
+    const DESKTOP: &[(&str, &str)] = &[("DISPLAY", ":0")];
+
+    /// The URLs a fake opener was called with, as they come.
+    fn fake_opener(
+        result: fn() -> io::Result<()>,
+    ) -> (
+        impl Fn(&str) -> io::Result<()> + Send + Sync + 'static,
+        tokio::sync::mpsc::UnboundedReceiver<String>,
+    ) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let opener = move |url: &str| {
+            let _ = tx.send(url.to_owned());
+            result()
+        };
+        (opener, rx)
+    }
+
+    /// A prompt on a free port that writes to a screen, with `cancel`
+    /// standing for Ctrl-C.
+    fn prompt(vars: &[(&str, &str)]) -> (LoopbackPrompt, Screen, Arc<tokio::sync::Notify>) {
+        let screen = Screen::default();
+        let ctrl_c = Arc::new(tokio::sync::Notify::new());
+        let mut prompt = LoopbackPrompt::bind(0)
+            .unwrap()
+            .timeout(Duration::from_secs(60))
+            .output(screen.clone())
+            .environment(env(vars));
+        prompt.cancel = Cancel::Notified(Arc::clone(&ctrl_c));
+        (prompt, screen, ctrl_c)
+    }
+
+    fn request(prompt: &LoopbackPrompt) -> AuthorizeRequest {
+        let params = AuthorizationParameters {
+            session_message: Some("Access to this group requires MFA.".into()),
+            session_required_mfa: Some(true),
+            ..Default::default()
+        };
+        AuthorizeRequest::build(
+            "https://auth.example.org/v2/oauth2/authorize",
+            "client",
+            prompt.redirect_uri(),
+            "openid urn:globus:auth:scope:groups.api.globus.org:all",
+            &Gare::new("AuthorizationRequired", params),
+            &RefreshTokens::No,
+        )
+        .unwrap()
+        .0
+    }
+
+    /// A browser coming back from the login: the redirect, with `state`.
+    async fn come_back(prompt_port: u16, state: &str) -> String {
+        let mut browser = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, prompt_port))
+            .await
+            .unwrap();
+        let request =
+            format!("GET /?code=the-code&state={state} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        browser.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        browser.read_to_end(&mut answer).await.unwrap();
+        String::from_utf8(answer).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_browser_is_opened_with_the_url_and_the_screen_tells_the_story() {
+        let (prompt, screen, _) = prompt(DESKTOP);
+        let (opener, mut opened) = fake_opener(|| Ok(()));
+        let prompt = Arc::new(prompt.opener(opener));
+        let request = request(&prompt);
+        let port = prompt.local_addr().unwrap().port();
+        let login = tokio::spawn({
+            let (prompt, request) = (Arc::clone(&prompt), request.clone());
+            async move { prompt.authorize(&request).await }
+        });
+        // The browser gets the URL, logs in and comes back.
+        let url = soon(opened.recv()).await.unwrap();
+        assert_eq!(url, request.url());
+        assert!(come_back(port, request.state())
+            .await
+            .starts_with("HTTP/1.1 200"));
+        let answer = soon(login).await.unwrap().unwrap();
+        assert_eq!(answer.code.secret(), "the-code");
+        assert!(opened.try_recv().is_err(), "opened once");
+        assert_eq!(
+            screen.text(),
+            format!(
+                "Message from the service: Access to this group requires MFA.\n\
+                 This login asks for:\n\
+                 \x20 consent to: urn:globus:auth:scope:groups.api.globus.org:all\n\
+                 \x20 multi-factor authentication (MFA)\n\
+                 Please authenticate with Globus here:\n\
+                 ------------------------------------\n\
+                 {url}\n\
+                 ------------------------------------\n\
+                 Opening it in your browser (if none opens, copy the URL into one).\n\
+                 Waiting for the login in your browser… (Ctrl-C to cancel)\n"
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn no_browser_over_ssh_or_without_a_display_and_the_url_is_printed() {
+        let remote = "No browser was opened: this is a remote session (SSH).";
+        let headless = "No browser was opened: there is no display";
+        let mut cases = vec![
+            (
+                vec![
+                    ("SSH_CONNECTION", "10.0.0.1 5555 10.0.0.2 22"),
+                    ("DISPLAY", ":0"),
+                ],
+                remote,
+            ),
+            (vec![("SSH_CLIENT", "10.0.0.1 5555 22")], remote),
+            (
+                vec![("SSH_TTY", "/dev/pts/3"), ("WAYLAND_DISPLAY", "wayland-0")],
+                remote,
+            ),
+        ];
+        if NEEDS_DISPLAY {
+            cases.push((vec![("XDG_SESSION_TYPE", "tty")], headless));
+        }
+        for (vars, said) in cases {
+            let (prompt, screen, _) = prompt(&vars);
+            let (opener, mut opened) = fake_opener(|| Ok(()));
+            let prompt = Arc::new(prompt.opener(opener));
+            let request = request(&prompt);
+            let port = prompt.local_addr().unwrap().port();
+            let login = tokio::spawn({
+                let (prompt, request) = (Arc::clone(&prompt), request.clone());
+                async move { prompt.authorize(&request).await }
+            });
+            screen.wait_for("Waiting for the login").await;
+            come_back(port, request.state()).await;
+            soon(login).await.unwrap().unwrap();
+            assert!(opened.try_recv().is_err(), "{vars:?}: no browser opened");
+            let text = screen.text();
+            let lines: Vec<&str> = text.lines().collect();
+            let at = lines
+                .iter()
+                .position(|l| *l == request.url())
+                .expect("the URL alone on a line");
+            assert!(lines[at + 2].starts_with(said), "{vars:?}: {text}");
+            let port = port.to_string();
+            assert!(
+                lines[at + 3].contains(&format!("http://localhost:{port}")),
+                "{text}"
+            );
+            assert!(lines[at + 3].contains("command-line prompt"), "{text}");
+            if said == remote {
+                assert!(
+                    lines[at + 3].contains(&format!("ssh -L {port}:localhost:{port}")),
+                    "{text}"
+                );
+            }
+            assert_eq!(
+                lines[at + 4],
+                "Waiting for the login in your browser… (Ctrl-C to cancel)"
+            );
+        }
+    }
+
+    #[test]
+    fn where_the_login_runs_is_read_from_the_environment() {
+        let seat_of = |vars: &[(&str, &str)], needs_display| seat(&env(vars), needs_display);
+        assert_eq!(seat_of(DESKTOP, true), Seat::Local);
+        assert_eq!(
+            seat_of(&[("WAYLAND_DISPLAY", "wayland-0")], true),
+            Seat::Local
+        );
+        assert_eq!(seat_of(&[("WSL_DISTRO_NAME", "Debian")], true), Seat::Local);
+        assert_eq!(seat_of(&[], true), Seat::NoDisplay);
+        assert_eq!(
+            seat_of(&[("DISPLAY", "")], true),
+            Seat::NoDisplay,
+            "empty is unset"
+        );
+        // macOS and Windows need no DISPLAY.
+        assert_eq!(seat_of(&[], false), Seat::Local);
+        for ssh in ["SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY"] {
+            assert_eq!(
+                seat_of(&[(ssh, "x"), ("DISPLAY", ":0")], true),
+                Seat::Remote
+            );
+            assert_eq!(seat_of(&[(ssh, "x")], false), Seat::Remote);
+        }
+    }
+
+    #[tokio::test]
+    async fn printing_only_or_on_url_opens_no_browser() {
+        for on_url in [false, true] {
+            let (prompt, screen, _) = prompt(DESKTOP);
+            let (opener, mut opened) = fake_opener(|| Ok(()));
+            let shown = Arc::new(Mutex::new(Vec::new()));
+            let mut prompt = prompt.opener(opener);
+            prompt = if on_url {
+                let shown = Arc::clone(&shown);
+                prompt.on_url(move |request| shown.lock().unwrap().push(request.url().to_owned()))
+            } else {
+                prompt.open_browser(false)
+            };
+            let prompt = Arc::new(prompt);
+            let request = request(&prompt);
+            let port = prompt.local_addr().unwrap().port();
+            let login = tokio::spawn({
+                let (prompt, request) = (Arc::clone(&prompt), request.clone());
+                async move { prompt.authorize(&request).await }
+            });
+            if on_url {
+                soon(async {
+                    while shown.lock().unwrap().is_empty() {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                })
+                .await;
+            } else {
+                screen.wait_for("Waiting for the login").await;
+            }
+            come_back(port, request.state()).await;
+            soon(login).await.unwrap().unwrap();
+            assert!(
+                opened.try_recv().is_err(),
+                "on_url {on_url}: nothing opened"
+            );
+            if on_url {
+                assert_eq!(screen.text(), "", "on_url shows it all");
+                assert_eq!(*shown.lock().unwrap(), [request.url()]);
+            } else {
+                let text = screen.text();
+                assert!(text.lines().any(|l| l == request.url()), "{text}");
+                assert!(!text.contains("browser ("), "{text}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_browser_that_does_not_open_is_told_and_the_login_goes_on() {
+        let (prompt, screen, _) = prompt(DESKTOP);
+        let (opener, mut opened) =
+            fake_opener(|| Err(io::Error::new(io::ErrorKind::NotFound, "no browser here")));
+        let prompt = Arc::new(prompt.opener(opener));
+        let request = request(&prompt);
+        let port = prompt.local_addr().unwrap().port();
+        let login = tokio::spawn({
+            let (prompt, request) = (Arc::clone(&prompt), request.clone());
+            async move { prompt.authorize(&request).await }
+        });
+        assert_eq!(soon(opened.recv()).await.unwrap(), request.url());
+        screen.wait_for("Could not open a browser").await;
+        come_back(port, request.state()).await;
+        assert_eq!(
+            soon(login).await.unwrap().unwrap().code.secret(),
+            "the-code"
+        );
+        assert!(screen.text().ends_with(
+            "Waiting for the login in your browser… (Ctrl-C to cancel)\n\
+             Could not open a browser (no browser here): copy the URL above into one.\n"
+        ));
+    }
+
+    #[tokio::test]
+    async fn ctrl_c_cancels_the_login_and_leaves_nothing_behind() {
+        let (prompt, screen, ctrl_c) = prompt(&[("SSH_TTY", "/dev/pts/0")]);
+        let prompt = Arc::new(prompt);
+        let request = request(&prompt);
+        let port = prompt.local_addr().unwrap().port();
+        let login = tokio::spawn({
+            let (prompt, request) = (Arc::clone(&prompt), request.clone());
+            async move { prompt.authorize(&request).await }
+        });
+        screen.wait_for("(Ctrl-C to cancel)").await;
+        // A connection the login is serving (it has sent half a request).
+        let mut idle = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+            .await
+            .unwrap();
+        idle.write_all(b"GET /?code=").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ctrl_c.notify_one();
+        let err = soon(login).await.unwrap().unwrap_err();
+        assert!(matches!(err, LoginError::Cancelled), "{err:?}");
+        assert!(
+            screen
+                .text()
+                .ends_with("(Ctrl-C to cancel)\n\nLogin cancelled.\n"),
+            "{}",
+            screen.text()
+        );
+        // The connection was closed with the login.
+        let mut rest = Vec::new();
+        let read = soon(idle.read_to_end(&mut rest)).await;
+        assert!(matches!(read, Ok(0)) || read.is_err(), "{read:?} {rest:?}");
+
+        // The prompt serves the next login.
+        let next = tokio::spawn({
+            let (prompt, request) = (Arc::clone(&prompt), request.clone());
+            async move { prompt.authorize(&request).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        come_back(port, request.state()).await;
+        assert_eq!(soon(next).await.unwrap().unwrap().code.secret(), "the-code");
+        // Dropped, the prompt lets its port go.
+        drop(Arc::try_unwrap(prompt).unwrap());
+        assert!(StdListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok());
+    }
+
+    #[test]
+    fn browser_is_read_as_pythons_webbrowser_reads_it() {
+        let url = "https://auth.example.org/authorize?a=b";
+        let sep = BROWSER_SEPARATOR;
+        assert_eq!(
+            browser_commands(
+                &format!("firefox{sep}chromium --new-window %s{sep}{sep}lynx{sep}/usr/bin/w3m -v"),
+                url
+            ),
+            [
+                vec!["firefox".to_owned(), url.to_owned()],
+                vec![
+                    "chromium".to_owned(),
+                    "--new-window".to_owned(),
+                    url.to_owned()
+                ],
+            ],
+            "the URL in place of %s or last; empty entries and text-only browsers left out"
+        );
+        assert_eq!(
+            browser_commands("open -a Safari url=%s", url)[0][3],
+            format!("url={url}")
+        );
+        assert!(browser_commands("", url).is_empty());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_browser_named_by_browser_is_started_with_the_url() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("tower-gare-browser-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let got = dir.join("got");
+        let script = dir.join("browser");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}.tmp' && mv '{0}.tmp' '{0}'\n",
+                got.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let url = "https://auth.example.org/authorize?state=s&x=1";
+        // A text-only browser and one that is not there come first.
+        let browser = format!(
+            "lynx:{}/not-a-browser:{} --new-tab",
+            dir.display(),
+            script.display()
+        );
+        open_in_browser(url, Some(browser.into())).unwrap();
+        let began = std::time::Instant::now();
+        while !got.exists() {
+            assert!(
+                began.elapsed() < Duration::from_secs(10),
+                "the browser was not started"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(
+            std::fs::read_to_string(&got).unwrap(),
+            format!("--new-tab\n{url}\n")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -6,6 +6,7 @@ mod loopback;
 mod never;
 mod prompt;
 mod sanitize;
+mod story;
 
 pub use cli::CommandLinePrompt;
 pub use loopback::LoopbackPrompt;
