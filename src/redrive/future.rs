@@ -49,10 +49,10 @@ where
     ResBody::Data: Buf,
     R: Reauthenticator,
 {
-    async fn redrive(
+    fn redrive(
         self,
         response: Response<ResBody>,
-    ) -> Result<Response<RedriveBody<ResBody>>, S::Error> {
+    ) -> impl Future<Output = Result<Response<RedriveBody<ResBody>>, S::Error>> {
         let Pending {
             mut service,
             redriver,
@@ -65,16 +65,14 @@ where
             Kept::Replayable(request) => (Sent::of(&request, user, generation), Some(request)),
             Kept::Once(sent) => (*sent, None),
         };
-        let resend = |mut request: Request<B>, credentials: Credentials| async move {
+        let resend = move |mut request: Request<B>, credentials: Credentials| async move {
             credentials.apply_to(request.headers_mut());
             // The retry waits for readiness like any request.
             poll_fn(|cx| service.poll_ready(cx)).await?;
             service.call(request).await
         };
-        let start_replay = |request: &Request<B>| can_replay(request.body());
-        redriver
-            .redrive(sent, replay, start_replay, response, resend)
-            .await
+        let start_replay = move |request: &Request<B>| can_replay(request.body());
+        redriver.redrive(sent, replay, start_replay, response, resend)
     }
 }
 

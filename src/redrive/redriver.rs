@@ -183,72 +183,124 @@ impl<R: Reauthenticator> Redriver<R> {
     /// `resend` sends it with the new credentials. One retry, ever: the
     /// retried response goes back whatever it is, its own requirement
     /// attached.
-    pub(crate) async fn redrive<Req, B, E, Fut>(
-        &self,
+    pub(crate) fn redrive<Req, B, E, Fut>(
+        self: &Arc<Self>,
         sent: Sent,
         replay: Option<Req>,
         start_replay: impl FnOnce(&Req) -> bool,
-        mut response: Response<B>,
+        response: Response<B>,
         resend: impl FnOnce(Req, Credentials) -> Fut,
-    ) -> Result<Response<RedriveBody<B>>, E>
+    ) -> impl Future<Output = Result<Response<RedriveBody<B>>, E>>
     where
         B: Body,
         B::Data: Buf,
         Fut: Future<Output = Result<Response<B>, E>>,
     {
+        // Each stage boxed, the first at once with what it is given: a
+        // request waiting on its retry holds what that stage needs, not the
+        // first answer, its GARE and context all the way (a thousand
+        // waiting requests hold a thousand of them).
+        let decided = Box::pin(Arc::clone(self).decide(sent, replay, start_replay, response));
+        let this = Arc::clone(self);
+        async move {
+            let (replay, credentials, retry) = match decided.await {
+                Decision::Return(response) => return Ok(response),
+                Decision::Retry(replay, credentials, retry) => (replay, credentials, retry),
+            };
+            let sent_with_token = credentials.header_value(&AUTHORIZATION).is_some();
+            let retried = Box::pin(resend(replay, credentials)).await?;
+            Ok(Box::pin(this.after_retry(retried, sent_with_token, retry)).await)
+        }
+    }
+
+    /// Reads the first answer and decides: hand it back, or send the
+    /// request again with these credentials (reauthenticating once for
+    /// every request with the same requirements).
+    async fn decide<Req, B: Body>(
+        self: Arc<Self>,
+        mut sent: Sent,
+        replay: Option<Req>,
+        start_replay: impl FnOnce(&Req) -> bool,
+        mut response: Response<B>,
+    ) -> Decision<Req, B>
+    where
+        B::Data: Buf,
+    {
         let uri = sent.uri.clone();
-        let finish = |response, gare, outcome| finish(&uri, response, gare, outcome);
-        let mut sent = sent;
+        let finish =
+            |response, gare, outcome| Decision::Return(finish(&uri, response, gare, outcome));
         if let Some(SentAuthorization(inner)) = response.extensions_mut().remove() {
             sent.authorization = Some(inner);
         }
         let (parts, body) = response.into_parts();
-        let (body, found) = requirement(&self.settings, &parts.headers, body).await;
+        let (body, found) = Box::pin(requirement(&self.settings, &parts.headers, body)).await;
         let original = Response::from_parts(parts, body);
         let (needed, gare) = match self.needed(found, sent.authorization.is_some(), &original) {
             Ok(needed) => needed,
-            Err(outcome) => return Ok(finish(original, None, outcome)),
+            Err(outcome) => return finish(original, None, outcome),
         };
         if let Some(outcome) = self.not_retried(&sent, &original) {
-            return Ok(finish(original, gare, outcome));
+            return finish(original, gare, outcome);
         }
         let Some(replay) = replay else {
-            return Ok(finish(original, gare, RedriveOutcome::NotReplayable));
+            return finish(original, gare, RedriveOutcome::NotReplayable);
         };
         let mut cx = ReauthContext::new(needed, sent.method, sent.uri, original.status());
         cx.sent_authorization = sent.authorization;
         cx.user = sent.user;
         cx.token_rejected = gare.is_none();
         let requirements = self.engine.key_of(&cx);
-        // The same request, to ask of the retry's answer whether the
-        // reauthentication helped.
-        let mut again = cx.clone();
-        let (credentials, outcome) = self
+        // Enough of the request to ask of the retry's answer whether the
+        // reauthentication helped (not the GARE: the answer brings its own).
+        let (method, user) = (cx.method.clone(), cx.user.clone());
+        let limits = self.limits();
+        let flight = self
             .engine
-            .credentials_for(cx, requirements.clone(), sent.generation, self.limits())
-            .await;
+            .credentials_for(cx, requirements.clone(), sent.generation, limits);
+        let (credentials, outcome) = Box::pin(flight).await;
         let credentials = match credentials {
             Ok(credentials) => credentials,
-            Err(error) => {
-                let outcome = RedriveOutcome::ReauthFailed(error);
-                return Ok(finish(original, gare, outcome));
-            }
+            Err(error) => return finish(original, gare, RedriveOutcome::ReauthFailed(error)),
         };
         // A login can take minutes, and a streaming body can outgrow its
         // recording meanwhile: look again before giving up the original.
         // From this look on, the first attempt's upload no longer records.
         if !start_replay(&replay) {
-            return Ok(finish(original, gare, RedriveOutcome::NotReplayable));
+            return finish(original, gare, RedriveOutcome::NotReplayable);
         }
-        drop(original);
+        let retry = Retry {
+            method,
+            uri,
+            user,
+            requirements,
+            outcome,
+        };
+        Decision::Retry(replay, credentials, retry)
+    }
 
-        let mut sent_with_token = credentials.header_value(&AUTHORIZATION).is_some();
-        let mut retried = resend(replay, credentials).await?;
+    /// The retried response, handed back whatever it is (one retry, ever),
+    /// its own requirement attached.
+    async fn after_retry<B: Body>(
+        &self,
+        mut retried: Response<B>,
+        mut sent_with_token: bool,
+        retry: Retry,
+    ) -> Response<RedriveBody<B>>
+    where
+        B::Data: Buf,
+    {
+        let Retry {
+            method,
+            uri,
+            user,
+            requirements,
+            outcome,
+        } = retry;
         if let Some(SentAuthorization(_)) = retried.extensions_mut().remove() {
             sent_with_token = true;
         }
         if !self.triggers(retried.status()) {
-            return Ok(finish(retried.map(RedriveBody::new), None, outcome));
+            return finish(&uri, retried.map(RedriveBody::new), None, outcome);
         }
         let (parts, body) = retried.into_parts();
         let (body, found) = requirement(&self.settings, &parts.headers, body).await;
@@ -258,8 +310,8 @@ impl<R: Reauthenticator> Redriver<R> {
                 // The server wants what it wanted before the login: asking
                 // again at once would only prompt again (a server that
                 // answers every request with a GARE).
-                again.gare = needed;
-                again.status = retried.status();
+                let mut again = ReauthContext::new(needed, method, uri.clone(), retried.status());
+                again.user = user;
                 again.token_rejected = gare.is_none();
                 if self.engine.key_of(&again) == requirements {
                     let quiet_period = self.settings.reauth_quiet_period;
@@ -270,8 +322,26 @@ impl<R: Reauthenticator> Redriver<R> {
             }
             Err(_) => None,
         };
-        Ok(finish(retried, gare, outcome))
+        finish(&uri, retried, gare, outcome)
     }
+}
+
+/// What the first answer decided.
+enum Decision<Req, B: Body> {
+    /// Hand this back.
+    Return(Response<RedriveBody<B>>),
+    /// Send the request again with these credentials.
+    Retry(Req, Credentials, Retry),
+}
+
+/// What the retried response is read with.
+struct Retry {
+    method: Method,
+    uri: Uri,
+    user: Option<User>,
+    /// The flight key of the first answer's requirements.
+    requirements: String,
+    outcome: RedriveOutcome,
 }
 
 #[cfg(feature = "tracing")]
