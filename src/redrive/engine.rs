@@ -162,6 +162,12 @@ impl<R: Reauthenticator> Engine<R> {
         self.memory.apply(user, uri, headers)
     }
 
+    /// Whether any credentials are remembered (one atomic load).
+    #[inline]
+    pub(crate) fn remembers_any(&self) -> bool {
+        self.memory.any()
+    }
+
     /// How many credentials are remembered (bounded by `MAX_REMEMBERED`).
     pub(crate) fn remembered(&self) -> usize {
         self.memory.len()

@@ -14,18 +14,53 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::redriver::{Redriver, Sent, SentAuthorization};
-use super::{Credentials, Reauthenticator, RedriveBody, User};
+use super::{Credentials, Reauthenticator, RedriveBody};
 
 /// The request as sent, kept for the slow path.
 // The common case is the large one: boxing it would allocate on every
 // request, to spare a few bytes on the rare one.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Kept<B> {
-    /// The request again, with a replay handle of its body.
-    Replayable(Request<B>),
+    /// The request's head, and a replay handle of its body: the request
+    /// again, put together only if it is sent again.
+    Replayable(Head, B),
     /// The body cannot be sent twice: what the request carried, for the
     /// reauthenticator and the GARE handed back.
     Once(Box<Sent>),
+}
+
+/// A request's head, cloned before it is sent: what a replay needs besides
+/// the body. Kept as fields, not as a `Request`, so a request that is never
+/// sent again builds no second one (the one cost the pass-through path
+/// cannot skip is cloning these).
+pub(crate) struct Head {
+    method: http::Method,
+    uri: http::Uri,
+    version: http::Version,
+    headers: http::HeaderMap,
+    extensions: http::Extensions,
+}
+
+impl Head {
+    pub(crate) fn of<B>(request: &Request<B>) -> Head {
+        Head {
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            version: request.version(),
+            headers: request.headers().clone(),
+            extensions: request.extensions().clone(),
+        }
+    }
+
+    fn into_request<B>(self, body: B) -> Request<B> {
+        let mut request = Request::new(body);
+        *request.method_mut() = self.method;
+        *request.uri_mut() = self.uri;
+        *request.version_mut() = self.version;
+        *request.headers_mut() = self.headers;
+        *request.extensions_mut() = self.extensions;
+        request
+    }
 }
 
 /// What a request keeps for the slow path: the service that sent it (to
@@ -33,7 +68,6 @@ pub(crate) enum Kept<B> {
 pub(crate) struct Pending<S, R, B> {
     pub(crate) service: S,
     pub(crate) redriver: Arc<Redriver<R>>,
-    pub(crate) user: Option<User>,
     /// The generation of the remembered credentials it carried (0: none).
     pub(crate) generation: u64,
     pub(crate) kept: Kept<B>,
@@ -56,13 +90,15 @@ where
         let Pending {
             mut service,
             redriver,
-            user,
             generation,
             kept,
             can_replay,
         } = self;
         let (sent, replay) = match kept {
-            Kept::Replayable(request) => (Sent::of(&request, user, generation), Some(request)),
+            Kept::Replayable(head, body) => {
+                let request = head.into_request(body);
+                (Sent::of(&request, generation), Some(request))
+            }
             Kept::Once(sent) => (*sent, None),
         };
         let resend = move |mut request: Request<B>, credentials: Credentials| async move {
@@ -155,7 +191,9 @@ where
                         _ => {
                             let mut response = response;
                             // What an inner layer told this one is not the caller's.
-                            response.extensions_mut().remove::<SentAuthorization>();
+                            if !response.extensions().is_empty() {
+                                response.extensions_mut().remove::<SentAuthorization>();
+                            }
                             return Poll::Ready(Ok(response.map(RedriveBody::new)));
                         }
                     };

@@ -132,6 +132,12 @@ impl Memory {
         self.any.store(true, Ordering::Release);
     }
 
+    /// Whether any credentials are remembered.
+    #[inline]
+    pub(crate) fn any(&self) -> bool {
+        self.any.load(Ordering::Acquire)
+    }
+
     /// How many credentials are remembered.
     pub(crate) fn len(&self) -> usize {
         let by_host = self.by_host.read().unwrap_or_else(|p| p.into_inner());

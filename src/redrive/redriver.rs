@@ -65,8 +65,9 @@ impl Sent {
     /// What `request` (as sent, remembered credentials on) carried: taken
     /// on the slow path from the replay copy, so a request that is never
     /// redriven clones nothing for it.
-    pub(crate) fn of<B>(request: &http::Request<B>, user: Option<User>, generation: u64) -> Sent {
+    pub(crate) fn of<B>(request: &http::Request<B>, generation: u64) -> Sent {
         let (method, uri) = (request.method().clone(), request.uri().clone());
+        let user = request.extensions().get::<User>().cloned();
         Sent::new(method, uri, request.headers(), user, generation)
     }
 }
@@ -174,6 +175,18 @@ impl<R: Reauthenticator> Redriver<R> {
         } else {
             0
         }
+    }
+
+    /// [`prepare`](Redriver::prepare) for a tower request: one atomic load,
+    /// and nothing cloned or moved, while nothing is remembered.
+    #[inline]
+    pub(crate) fn prepare_request<B>(&self, request: &mut http::Request<B>) -> u64 {
+        if !self.engine.remembers_any() {
+            return 0;
+        }
+        let uri = request.uri().clone();
+        let user = request.extensions().get::<User>().cloned();
+        self.prepare(user.as_ref(), &uri, request.headers_mut())
     }
 
     /// The slow path. `response` has a trigger status; `replay` is the

@@ -9,11 +9,10 @@ use http::{Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
-use super::future::{Kept, Pending};
+use super::future::{Head, Kept, Pending};
 use super::redriver::{Redriver, Sent};
 use super::{
     GareRedriveLayer, Reauthenticator, RedriveBody, ReplayPolicy, ReplayableBodies, ResponseFuture,
-    User,
 };
 
 /// A service that answers GAREs by reauthenticating and retrying once.
@@ -121,16 +120,13 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        let user = request.extensions().get::<User>().cloned();
-        let (mut parts, body) = request.into_parts();
-        let generation = (self.redriver).prepare(user.as_ref(), &parts.uri, &mut parts.headers);
-        let request = Request::from_parts(parts, body);
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let generation = self.redriver.prepare_request(&mut request);
         let cap = self.redriver.settings.replay_cap;
         let kept = match self.policy.replay_handle(request.body(), cap) {
-            Some(body) => Kept::Replayable(copy_of(&request, body)),
+            Some(body) => Kept::Replayable(Head::of(&request), body),
             // No copy to read it from later: what was sent is kept now.
-            None => Kept::Once(Box::new(Sent::of(&request, user.clone(), generation))),
+            None => Kept::Once(Box::new(Sent::of(&request, generation))),
         };
         // The service that was made ready is the one called; it then waits
         // in the future for a retry, and a fresh clone takes its place here.
@@ -142,22 +138,10 @@ where
             Pending {
                 service: ready,
                 redriver: Arc::clone(&self.redriver),
-                user,
                 generation,
                 kept,
                 can_replay: P::can_replay,
             },
         )
     }
-}
-
-/// The request again, with `body`, a replay handle of its body.
-fn copy_of<B>(request: &Request<B>, body: B) -> Request<B> {
-    let mut copy = Request::new(body);
-    *copy.method_mut() = request.method().clone();
-    *copy.uri_mut() = request.uri().clone();
-    *copy.version_mut() = request.version();
-    *copy.headers_mut() = request.headers().clone();
-    *copy.extensions_mut() = request.extensions().clone();
-    copy
 }
