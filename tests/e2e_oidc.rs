@@ -867,6 +867,7 @@ async fn invalid_grant_with_no_one_to_prompt_is_login_required() {
     let Some(LoginError::LoginRequired {
         authorize_url,
         commands,
+        ..
     }) = error.downcast_ref::<LoginError>()
     else {
         panic!("expected LoginRequired, got {error:?}");

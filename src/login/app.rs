@@ -737,7 +737,19 @@ where
             gare,
             &inner.refresh_tokens,
         )?;
-        let answer = inner.prompt.authorize(&request).await?;
+        let answer = inner.prompt.authorize(&request).await.map_err(|error| match error {
+            // What the login was for goes with what a person would run.
+            LoginError::LoginRequired {
+                authorize_url,
+                commands,
+                gare: None,
+            } => LoginError::LoginRequired {
+                authorize_url,
+                commands,
+                gare: Some(Box::new(gare.clone())),
+            },
+            other => other,
+        })?;
         // A prompt that saw a redirect must bring its state back; only one
         // that takes a bare code (typed from Globus Auth's code page) may not.
         let state_ok = match answer.state.as_deref() {

@@ -33,7 +33,7 @@ pub enum LoginError {
     StateMismatch,
     /// The user did not finish the login in time.
     Timeout,
-    /// The user gave no code.
+    /// The person cancelled the login: gave no code, or pressed Ctrl-C.
     Cancelled,
     /// The token response holds no token for the resource server the
     /// request goes to.
@@ -114,8 +114,11 @@ pub enum LoginError {
     LoginRequired {
         /// The authorize URL a person would open.
         authorize_url: String,
-        /// The Globus CLI commands that would meet the requirements.
+        /// The Globus CLI commands that would meet the requirements (none
+        /// for MFA alone: the CLI has no option for it).
         commands: Vec<String>,
+        /// The GARE the login was for (none for a program's first login).
+        gare: Option<Box<crate::gare::Gare>>,
     },
     /// The login was as another identity than the stored tokens': the
     /// stored tokens were left as they are (log out first to switch).
@@ -151,7 +154,7 @@ impl fmt::Display for LoginError {
             ),
             LoginError::Timeout => f.write_str("the login was not completed in time"),
             LoginError::Cancelled => {
-                f.write_str("the login was cancelled: no authorization code was given")
+                f.write_str("the login was cancelled")
             }
             LoginError::MissingToken { resource_server } => write!(
                 f,
@@ -211,12 +214,16 @@ impl fmt::Display for LoginError {
             LoginError::LoginRequired {
                 authorize_url,
                 commands,
+                ..
             } => {
                 write!(f, "a login is needed and this program may not prompt; a person can log in at {authorize_url}")?;
                 if !commands.is_empty() {
                     // Scopes and identities are the server's.
                     let commands = server_text(&commands.join(" && "), SERVER_LIST_CAP);
                     write!(f, " or run: {commands}")?;
+                }
+                if authorize_url.contains("session_required_mfa=true") {
+                    write!(f, " (with multi-factor authentication, which only the URL asks for)")?;
                 }
                 Ok(())
             }

@@ -974,6 +974,7 @@ fn server_text_in_error_messages_is_sanitized_collapsed_and_capped() {
         LoginError::LoginRequired {
             authorize_url: "https://auth.example.org/v2/oauth2/authorize?x=1".into(),
             commands: vec![format!("globus session consent '{hostile}'")],
+            gare: None,
         },
     ];
     for err in errors {

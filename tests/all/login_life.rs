@@ -558,12 +558,17 @@ async fn without_a_prompt_a_needed_login_says_what_to_run() {
     let LoginError::LoginRequired {
         authorize_url,
         commands,
+        gare,
     } = error
     else {
         panic!("{error:?}");
     };
     assert!(authorize_url.starts_with("https://auth.test/v2/oauth2/authorize?"));
     assert_eq!(commands, &["globus session consent 'a:read'"]);
+    assert_eq!(
+        gare.as_ref().map(|g| g.code.as_str()),
+        Some("LoginRequired")
+    );
     assert_eq!(
         world.state().api_calls,
         0,
@@ -879,6 +884,72 @@ async fn a_hook_adds_the_scope_a_gare_left_out_before_the_login() {
         } else {
             // Without the hook the login cannot know: the retry is refused again.
             assert_eq!(status, StatusCode::FORBIDDEN);
+        }
+    }
+}
+
+#[tokio::test]
+async fn without_a_prompt_a_session_gare_says_which_globus_cli_command_meets_it() {
+    let world = World::new();
+    let (login, _) = login_with(&world, MemoryTokenStore::default());
+    let client = ServiceBuilder::new()
+        .layer(login.layer())
+        .service(world.clone());
+    assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
+    let never = Login::builder("client")
+        .auth_base_url(AUTH)
+        .resource_servers(resource_servers())
+        .prompt(NeverPrompt)
+        .build(world.clone())
+        .unwrap();
+    let session = |params: Value| {
+        let gare = json!({"code": "AuthorizationRequired", "authorization_parameters": params});
+        tower_gare::gare::to_gare(&gare).unwrap()
+    };
+    let uri = http::Uri::from_static("https://api.test/a/read");
+    let cases = [
+        (
+            json!({"session_required_single_domain": ["uni.edu"], "required_scopes": ["a:read"]}),
+            vec!["globus session update 'uni.edu' --scope 'a:read'".to_owned()],
+        ),
+        (
+            json!({"session_required_identities": ["id-1", "id-2"], "session_required_single_domain": ["uni.edu"]}),
+            // The scopes the login asks for are every requirement's since.
+            vec!["globus session update 'id-1' 'id-2' --scope 'a:read'".to_owned()],
+        ),
+        (
+            json!({"session_required_policies": ["p1", "p2"]}),
+            vec!["globus session update --policy 'p1,p2' --scope 'a:read'".to_owned()],
+        ),
+        // The CLI has no MFA option: the message says only the URL asks.
+        (
+            json!({"session_required_mfa": true}),
+            vec!["globus session consent 'a:read'".to_owned()],
+        ),
+    ];
+    for (params, expected) in cases {
+        let gare = session(params);
+        let cx = tower_gare::redrive::ReauthContext::new(
+            gare.clone(),
+            http::Method::GET,
+            uri.clone(),
+            StatusCode::FORBIDDEN,
+        );
+        let error = tower_gare::redrive::Reauthenticator::reauthenticate(&never, cx)
+            .await
+            .unwrap_err();
+        let LoginError::LoginRequired {
+            commands,
+            gare: Some(seen),
+            ..
+        } = &error
+        else {
+            panic!("{error:?}");
+        };
+        assert_eq!(commands, &expected);
+        assert_eq!(**seen, gare);
+        if gare.authorization_parameters.session_required_mfa == Some(true) {
+            assert!(error.to_string().contains("multi-factor"), "{error}");
         }
     }
 }

@@ -343,7 +343,7 @@ fn at_a_desktop_the_browser_opens_and_ctrl_c_cancels_the_login() {
         [
             "^C",
             "Login cancelled.",
-            "globus_api: login failed: the login was cancelled: no authorization code was given",
+            "globus_api: login failed: the login was cancelled",
         ],
         "{screen}"
     );

@@ -23,7 +23,7 @@ use crate::scopes;
 ///     }))?;
 /// let uri = http::Uri::from_static("https://transfer.api.globus.org/v0.10/task_list");
 /// match login.credentials_for(&uri).await {
-///     Err(LoginError::LoginRequired { authorize_url, commands }) => {
+///     Err(LoginError::LoginRequired { authorize_url, commands, .. }) => {
 ///         assert!(authorize_url.starts_with("https://auth.globus.org/v2/oauth2/authorize?"));
 ///         assert_eq!(commands, ["globus session consent 'urn:globus:auth:scope:transfer.api.globus.org:all'"]);
 ///     }
@@ -42,6 +42,7 @@ impl Prompt for NeverPrompt {
         Err(LoginError::LoginRequired {
             authorize_url: request.url().to_owned(),
             commands: globus_cli_commands(request),
+            gare: None,
         })
     }
 }
@@ -67,9 +68,8 @@ pub(crate) fn globus_cli_commands(request: &AuthorizeRequest) -> Vec<String> {
             })
             .unwrap_or_default()
     };
-    let mut commands = Vec::new();
     let scope = request.param("scope").unwrap_or("");
-    let consent: Vec<String> = match scopes::parse(scope) {
+    let scopes: Vec<String> = match scopes::parse(scope) {
         Ok(parsed) => parsed
             .iter()
             .map(|s| scopes::serialize(std::slice::from_ref(s)))
@@ -77,12 +77,12 @@ pub(crate) fn globus_cli_commands(request: &AuthorizeRequest) -> Vec<String> {
             .collect(),
         Err(_) => scope.split_whitespace().map(str::to_owned).collect(),
     };
-    if !consent.is_empty() {
-        let args: Vec<String> = consent.iter().map(|s| quoted(s)).collect();
-        commands.push(format!("globus session consent {}", args.join(" ")));
-    }
-    // The CLI's `session update` takes identities or domains (identities
-    // win, as in its own hints), or --policy.
+    let quoted_all = |values: &[String]| values.iter().map(|v| quoted(v)).collect::<Vec<_>>();
+    // As the CLI's own hints (`exception_handling/messages.py`): a session
+    // requirement is one `session update` with the scopes as `--scope`;
+    // identities win over domains; policies go in `--policy`; scopes alone
+    // are a `session consent`. The CLI has no option for MFA: only the
+    // authorize URL asks for it.
     let identities = list("session_required_identities");
     let domains = list("session_required_single_domain");
     let policies = list("session_required_policies");
@@ -91,34 +91,21 @@ pub(crate) fn globus_cli_commands(request: &AuthorizeRequest) -> Vec<String> {
     } else {
         identities
     };
+    let with_scopes = || {
+        scopes
+            .iter()
+            .map(|s| format!(" --scope {}", quoted(s)))
+            .collect::<String>()
+    };
+    let mut commands = Vec::new();
     if !who.is_empty() {
-        let args: Vec<String> = who.iter().map(|s| quoted(s)).collect();
-        commands.push(format!("globus session update {}", args.join(" ")));
-    }
-    if !policies.is_empty() {
-        commands.push(format!(
-            "globus session update --policy {}",
-            quoted(&policies.join(","))
-        ));
-    }
-    if request.param("session_required_mfa") == Some("true") {
-        // The Globus CLI has no MFA option: only the authorize URL asks for it.
-        commands
-            .push("# MFA is required: the Globus CLI has no option for it; open the URL".into());
+        let targets = quoted_all(&who).join(" ");
+        commands.push(format!("globus session update {targets}{}", with_scopes()));
+    } else if !policies.is_empty() {
+        let policies = quoted(&policies.join(","));
+        commands.push(format!("globus session update --policy {policies}{}", with_scopes()));
+    } else if !scopes.is_empty() {
+        commands.push(format!("globus session consent {}", quoted_all(&scopes).join(" ")));
     }
     commands
-}
-
-#[cfg(test)]
-mod tests {
-    use super::quoted;
-
-    #[test]
-    fn values_in_commands_are_quoted_and_sanitized() {
-        assert_eq!(quoted("a'b"), r"'a'\''b'");
-        assert_eq!(
-            quoted("id\u{1b}]0;owned\u{7}@example.org"),
-            "'id@example.org'"
-        );
-    }
 }
