@@ -21,8 +21,11 @@ use crate::gare::Gare;
 use crate::redrive::{Credentials, GareRedriveLayer, ReauthContext, Reauthenticator, User};
 use crate::scopes;
 
-/// How often a login lets other tasks run before it prompts, so GAREs that
-/// arrived together add their requirements to the one login.
+/// How long a login waits before it prompts, so GAREs that arrived together
+/// add their requirements to the one login.
+const GATHER: Duration = Duration::from_millis(50);
+
+/// The same, in turns of the scheduler, on a runtime without timers.
 const GATHER_YIELDS: usize = 8;
 
 /// How a login gets tokens.
@@ -75,6 +78,40 @@ fn session_of(gare: &Gare) -> Session {
     )
 }
 
+/// Whether a login with session `done` met what `wanted` asks: every
+/// identity, policy and domain, MFA if asked, and a fresh login if asked.
+fn covers(done: &Session, wanted: &Session) -> bool {
+    let within = |want: &Vec<String>, have: &Vec<String>| want.iter().all(|w| have.contains(w));
+    within(&wanted.0, &done.0)
+        && within(&wanted.1, &done.1)
+        && within(&wanted.2, &done.2)
+        && (!wanted.3 || done.3)
+        && (wanted.4.is_none() || done.4 == wanted.4)
+}
+
+/// A GARE with session requirements, registered while its request waits
+/// for a login; gone when the request is done with the login (or dropped).
+struct WaitingSession<'a, C, P, T> {
+    inner: &'a Inner<C, P, T>,
+    id: u64,
+}
+
+impl<'a, C, P, T> WaitingSession<'a, C, P, T> {
+    fn new(inner: &'a Inner<C, P, T>, user: Option<&User>, gare: &Gare) -> Self {
+        let id = inner
+            .next_wait
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        lock(&inner.waiting_sessions).push((id, user.cloned(), gare.clone()));
+        WaitingSession { inner, id }
+    }
+}
+
+impl<C, P, T> Drop for WaitingSession<'_, C, P, T> {
+    fn drop(&mut self) {
+        lock(&self.inner.waiting_sessions).retain(|(id, _, _)| *id != self.id);
+    }
+}
+
 /// The last login that finished: when, for whom, with what session.
 struct LastLogin {
     finished: tokio::time::Instant,
@@ -121,6 +158,10 @@ pub(crate) struct Inner<C, P, T> {
     /// One interactive login at a time, whatever it is for.
     prompting: tokio::sync::Mutex<()>,
     last_login: Mutex<Option<LastLogin>>,
+    /// The session requirements of GAREs waiting for a login, by request:
+    /// a login asks for all of its user's that arrived together.
+    waiting_sessions: Mutex<Vec<(u64, Option<User>, Gare)>>,
+    next_wait: std::sync::atomic::AtomicU64,
 }
 
 /// The redrive layer's [`Reauthenticator`] and the source of every token a
@@ -229,6 +270,8 @@ impl<C, P, T> Inner<C, P, T> {
             getting: Mutex::new(HashMap::new()),
             prompting: tokio::sync::Mutex::new(()),
             last_login: Mutex::new(None),
+            waiting_sessions: Mutex::new(Vec::new()),
+            next_wait: std::sync::atomic::AtomicU64::new(0),
         }
     }
 }
@@ -417,6 +460,20 @@ where
             let required = cx.gare().authorization_parameters.required_scopes.clone();
             self.add_scope_requirements(resource_server, required.unwrap_or_default());
         }
+        // A login that finishes after this moment was started for requests
+        // that arrived with this one, or after it.
+        let arrived = tokio::time::Instant::now();
+        let _waiting = match &need {
+            Need::Gare(cx)
+                if cx
+                    .gare()
+                    .authorization_parameters
+                    .has_session_requirements() =>
+            {
+                Some(WaitingSession::new(&self.inner, user, cx.gare()))
+            }
+            _ => None,
+        };
         // Requests waiting on one refresh or login share its result: each
         // looks again once it has its turn.
         let turn = self.turn(user, resource_server);
@@ -445,7 +502,6 @@ where
         };
         // One person, one prompt at a time: a login for another resource
         // server may have just brought what this one needs.
-        let waiting_since = tokio::time::Instant::now();
         let _prompting = match self.inner.grant {
             Grant::AuthorizationCode => Some(self.gathered_prompt_turn().await),
             Grant::ClientCredentials => None,
@@ -456,7 +512,7 @@ where
         // A session requirement asks for a fresh login, which no stored
         // token stands for; but one that finished while this request waited
         // for its turn met it, and asked for every resource server's scopes.
-        if let Some(token) = self.met_while_waiting(user, resource_server, &gare, waiting_since) {
+        if let Some(token) = self.met_while_waiting(user, resource_server, &gare, arrived) {
             return Ok(token);
         }
         let tokens = self.log_in(user, resource_server, &gare).await?;
@@ -470,10 +526,16 @@ where
     }
 
     /// The turn to prompt, taken after the requests that arrived together
-    /// have added their scope requirements: one login then asks for all.
+    /// have added their requirements (scopes, sessions): one login then
+    /// asks for all. A person waits for a login anyway: the short gathering
+    /// (`GATHER`, or a few turns of the scheduler on a runtime without
+    /// timers) goes unnoticed.
     async fn gathered_prompt_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        for _ in 0..GATHER_YIELDS {
-            tokio::task::yield_now().await;
+        let gathered = crate::deadline::within(GATHER, std::future::pending::<()>()).await;
+        if gathered.is_err_and(|missed| matches!(missed, crate::deadline::Missed::NoTimer)) {
+            for _ in 0..GATHER_YIELDS {
+                tokio::task::yield_now().await;
+            }
         }
         self.inner.prompting.lock().await
     }
@@ -650,7 +712,7 @@ where
     ) -> Option<Token> {
         let wanted = session_of(gare);
         let met = lock(&self.inner.last_login).as_ref().is_some_and(|last| {
-            last.finished >= since && last.user.as_ref() == user && last.session == wanted
+            last.finished >= since && last.user.as_ref() == user && covers(&last.session, &wanted)
         });
         if !met {
             return None;
@@ -669,6 +731,46 @@ where
         token.grants(&required).then_some(token)
     }
 
+    /// `gare`, with the session requirements of every GARE of `user` that
+    /// waits for a login now: GAREs that arrived together are met by one
+    /// login (identities, domains and policies together, MFA if any asks).
+    fn with_waiting_sessions(&self, user: Option<&User>, gare: &Gare) -> Gare {
+        let mut merged = gare.clone();
+        let waiting = lock(&self.inner.waiting_sessions);
+        let params = &mut merged.authorization_parameters;
+        for (_, _, other) in waiting.iter().filter(|(_, u, _)| u.as_ref() == user) {
+            let theirs = &other.authorization_parameters;
+            for (mine, more) in [
+                (
+                    &mut params.session_required_identities,
+                    &theirs.session_required_identities,
+                ),
+                (
+                    &mut params.session_required_policies,
+                    &theirs.session_required_policies,
+                ),
+                (
+                    &mut params.session_required_single_domain,
+                    &theirs.session_required_single_domain,
+                ),
+            ] {
+                for value in more.iter().flatten() {
+                    let list = mine.get_or_insert_with(Vec::new);
+                    if !list.contains(value) {
+                        list.push(value.clone());
+                    }
+                }
+            }
+            if theirs.session_required_mfa == Some(true) {
+                params.session_required_mfa = Some(true);
+            }
+            if params.prompt.is_none() {
+                params.prompt.clone_from(&theirs.prompt);
+            }
+        }
+        merged
+    }
+
     /// A login for every requirement, shaped by `gare`: a person at the
     /// prompt (one at a time), or the client as itself.
     async fn log_in(
@@ -681,6 +783,12 @@ where
         if scope.is_empty() {
             return Err(LoginError::NoScopes);
         }
+        // What the login asks of the session: this GARE's, and those of the
+        // GAREs that wait with it.
+        let session = match self.inner.grant {
+            Grant::AuthorizationCode => self.with_waiting_sessions(user, gare),
+            Grant::ClientCredentials => gare.clone(),
+        };
         let response = match self.inner.grant {
             Grant::ClientCredentials => {
                 let params = &gare.authorization_parameters;
@@ -694,7 +802,7 @@ where
                     .client_credentials(&self.inner.client, &scope)
                     .await?
             }
-            Grant::AuthorizationCode => self.authorization_code(&scope, gare).await?,
+            Grant::AuthorizationCode => self.authorization_code(&scope, &session).await?,
         };
         let tokens = self.adopt(response, resource_server, None);
         self.check_identity(user, &tokens)?;
@@ -702,7 +810,7 @@ where
         *lock(&self.inner.last_login) = Some(LastLogin {
             finished: tokio::time::Instant::now(),
             user: user.cloned(),
-            session: session_of(gare),
+            session: session_of(&session),
         });
         let required = gare
             .authorization_parameters
@@ -737,19 +845,23 @@ where
             gare,
             &inner.refresh_tokens,
         )?;
-        let answer = inner.prompt.authorize(&request).await.map_err(|error| match error {
-            // What the login was for goes with what a person would run.
-            LoginError::LoginRequired {
-                authorize_url,
-                commands,
-                gare: None,
-            } => LoginError::LoginRequired {
-                authorize_url,
-                commands,
-                gare: Some(Box::new(gare.clone())),
-            },
-            other => other,
-        })?;
+        let answer = inner
+            .prompt
+            .authorize(&request)
+            .await
+            .map_err(|error| match error {
+                // What the login was for goes with what a person would run.
+                LoginError::LoginRequired {
+                    authorize_url,
+                    commands,
+                    gare: None,
+                } => LoginError::LoginRequired {
+                    authorize_url,
+                    commands,
+                    gare: Some(Box::new(gare.clone())),
+                },
+                other => other,
+            })?;
         // A prompt that saw a redirect must bring its state back; only one
         // that takes a bare code (typed from Globus Auth's code page) may not.
         let state_ok = match answer.state.as_deref() {

@@ -953,3 +953,65 @@ async fn without_a_prompt_a_session_gare_says_which_globus_cli_command_meets_it(
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_session_gares_that_arrive_together_are_met_by_one_login() {
+    let world = World::new();
+    let (login, person) = login_with(&world, MemoryTokenStore::default());
+    // `/a/mfa` wants an MFA session, `/a/dom` a session from uni.edu: each
+    // answers a GARE until a login asked for its requirement.
+    let asked = {
+        let person = person.clone();
+        move |name: &str, value: &str| {
+            person
+                .seen
+                .lock()
+                .unwrap()
+                .last()
+                .and_then(|r| r.param(name).map(|v| v.split(',').any(|x| x == value)))
+                .unwrap_or(false)
+        }
+    };
+    let inner = world.clone();
+    let api = tower::service_fn(move |mut req: Request<Full<Bytes>>| {
+        let mut world = inner.clone();
+        let path = req.uri().path().to_owned();
+        let gare = match path.as_str() {
+            "/a/mfa" if !asked("session_required_mfa", "true") => {
+                Some(json!({"session_required_mfa": true}))
+            }
+            "/a/dom" if !asked("session_required_single_domain", "uni.edu") => {
+                Some(json!({"session_required_single_domain": ["uni.edu"]}))
+            }
+            _ => None,
+        };
+        async move {
+            if let Some(params) = gare {
+                let body =
+                    json!({"code": "AuthorizationRequired", "authorization_parameters": params});
+                let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+                *response.status_mut() = StatusCode::FORBIDDEN;
+                return Ok::<_, Infallible>(response);
+            }
+            if path != "/v2/oauth2/token" && req.uri().host() == Some("api.test") {
+                *req.uri_mut() = format!("{API}/a/read").parse().unwrap();
+            }
+            world.call(req).await
+        }
+    });
+    let client = ServiceBuilder::new().layer(login.layer()).service(api);
+    assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
+    let (mfa, dom) = tokio::join!(send(&client, get("/a/mfa")), send(&client, get("/a/dom")));
+    assert_eq!((mfa.0, dom.0), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(
+        person.logins(),
+        2,
+        "one login for both session requirements"
+    );
+    let last = person.seen.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(last.param("session_required_mfa"), Some("true"));
+    assert_eq!(
+        last.param("session_required_single_domain"),
+        Some("uni.edu")
+    );
+}
