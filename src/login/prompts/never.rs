@@ -103,9 +103,15 @@ pub(crate) fn globus_cli_commands(request: &AuthorizeRequest) -> Vec<String> {
         commands.push(format!("globus session update {targets}{}", with_scopes()));
     } else if !policies.is_empty() {
         let policies = quoted(&policies.join(","));
-        commands.push(format!("globus session update --policy {policies}{}", with_scopes()));
+        commands.push(format!(
+            "globus session update --policy {policies}{}",
+            with_scopes()
+        ));
     } else if !scopes.is_empty() {
-        commands.push(format!("globus session consent {}", quoted_all(&scopes).join(" ")));
+        commands.push(format!(
+            "globus session consent {}",
+            quoted_all(&scopes).join(" ")
+        ));
     }
     commands
 }
