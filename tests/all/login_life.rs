@@ -299,6 +299,13 @@ struct Person {
 }
 
 impl Person {
+    fn new(world: &World) -> Self {
+        Person {
+            world: world.clone(),
+            seen: Arc::default(),
+        }
+    }
+
     fn logins(&self) -> usize {
         self.seen.lock().unwrap().len()
     }
@@ -356,15 +363,18 @@ fn resource_servers() -> ResourceServers {
         .with("http://api.example.org/a/", "a")
 }
 
-fn login_with<T: TokenStore>(world: &World, store: T) -> (Login<World, Person, T>, Person) {
-    let person = Person {
-        world: world.clone(),
-        seen: Arc::default(),
-    };
-    let login = Login::builder("client")
-        .client_secret("secret")
+/// A login on the in-memory world's authorization server, both resource
+/// servers mapped.
+fn builder() -> tower_gare::login::LoginBuilder {
+    Login::builder("client")
         .auth_base_url(AUTH)
         .resource_servers(resource_servers())
+}
+
+fn login_with<T: TokenStore>(world: &World, store: T) -> (Login<World, Person, T>, Person) {
+    let person = Person::new(&world);
+    let login = builder()
+        .client_secret("secret")
         .scope_requirements("a", ["a:read"])
         .scope_requirements("b", ["b:x"])
         .prompt(person.clone())
@@ -469,13 +479,8 @@ async fn tokens_are_refreshed_before_they_expire_and_rotation_is_kept() {
     let world = World::new();
     world.state().ttl = 30; // inside the 60 s refresh margin
     let store = Arc::new(MemoryTokenStore::default());
-    let person = Person {
-        world: world.clone(),
-        seen: Arc::default(),
-    };
-    let login = Login::builder("client")
-        .auth_base_url(AUTH)
-        .resource_servers(resource_servers())
+    let person = Person::new(&world);
+    let login = builder()
         .scope_requirements("a", ["a:read"])
         .refresh_tokens(RefreshTokens::GlobusAccessType)
         .prompt(person.clone())
@@ -510,13 +515,8 @@ async fn tokens_are_refreshed_before_they_expire_and_rotation_is_kept() {
 #[tokio::test]
 async fn a_refused_token_is_refreshed_once_and_the_request_retried() {
     let world = World::new();
-    let person = Person {
-        world: world.clone(),
-        seen: Arc::default(),
-    };
-    let login = Login::builder("client")
-        .auth_base_url(AUTH)
-        .resource_servers(resource_servers())
+    let person = Person::new(&world);
+    let login = builder()
         .scope_requirements("a", ["a:read"])
         .refresh_tokens(RefreshTokens::GlobusAccessType)
         .prompt(person.clone())
@@ -543,9 +543,7 @@ async fn a_refused_token_is_refreshed_once_and_the_request_retried() {
 #[tokio::test]
 async fn without_a_prompt_a_needed_login_says_what_to_run() {
     let world = World::new();
-    let login = Login::builder("client")
-        .auth_base_url(AUTH)
-        .resource_servers(resource_servers())
+    let login = builder()
         .scope_requirements("a", ["a:read"])
         .prompt(NeverPrompt)
         .build(world.clone())
@@ -580,13 +578,8 @@ async fn without_a_prompt_a_needed_login_says_what_to_run() {
 async fn a_thousand_requests_on_one_expired_token_cause_one_refresh() {
     for server_side in [false, true] {
         let world = World::new();
-        let person = Person {
-            world: world.clone(),
-            seen: Arc::default(),
-        };
-        let login = Login::builder("client")
-            .auth_base_url(AUTH)
-            .resource_servers(resource_servers())
+        let person = Person::new(&world);
+        let login = builder()
             .scope_requirements("a", ["a:read"])
             .refresh_tokens(RefreshTokens::GlobusAccessType)
             .prompt(person.clone())
@@ -614,13 +607,8 @@ async fn a_thousand_requests_on_one_expired_token_cause_one_refresh() {
             // A second program with the expired token in its store.
             let store = MemoryTokenStore::default();
             store.put(DEFAULT_NAMESPACE, &[expired]).unwrap();
-            let person2 = Person {
-                world: world.clone(),
-                seen: Arc::default(),
-            };
-            let login2 = Login::builder("client")
-                .auth_base_url(AUTH)
-                .resource_servers(resource_servers())
+            let person2 = Person::new(&world);
+            let login2 = builder()
                 .prompt(person2.clone())
                 .token_store(store)
                 .build(world.clone())
@@ -850,13 +838,8 @@ async fn a_hook_adds_the_scope_a_gare_left_out_before_the_login() {
     for amend in [false, true] {
         let world = World::new();
         world.state().gares_miss_scope = true;
-        let person = Person {
-            world: world.clone(),
-            seen: Arc::default(),
-        };
-        let mut builder = Login::builder("client")
-            .auth_base_url(AUTH)
-            .resource_servers(resource_servers())
+        let person = Person::new(&world);
+        let mut builder = builder()
             .scope_requirements("a", ["a:read"])
             .prompt(person.clone());
         if amend {
@@ -896,12 +879,7 @@ async fn without_a_prompt_a_session_gare_says_which_globus_cli_command_meets_it(
         .layer(login.layer())
         .service(world.clone());
     assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
-    let never = Login::builder("client")
-        .auth_base_url(AUTH)
-        .resource_servers(resource_servers())
-        .prompt(NeverPrompt)
-        .build(world.clone())
-        .unwrap();
+    let never = builder().prompt(NeverPrompt).build(world.clone()).unwrap();
     let session = |params: Value| {
         let gare = json!({"code": "AuthorizationRequired", "authorization_parameters": params});
         tower_gare::gare::to_gare(&gare).unwrap()
