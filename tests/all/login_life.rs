@@ -372,7 +372,7 @@ fn builder() -> tower_gare::login::LoginBuilder {
 }
 
 fn login_with<T: TokenStore>(world: &World, store: T) -> (Login<World, Person, T>, Person) {
-    let person = Person::new(&world);
+    let person = Person::new(world);
     let login = builder()
         .client_secret("secret")
         .scope_requirements("a", ["a:read"])
