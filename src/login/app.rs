@@ -458,7 +458,12 @@ where
     ) -> Result<Token, LoginError> {
         if let Need::Gare(cx) = &need {
             let required = cx.gare().authorization_parameters.required_scopes.clone();
-            self.add_scope_requirements(resource_server, required.unwrap_or_default());
+            let required = required.unwrap_or_default();
+            // A malformed scope from a server fails this request only: it
+            // never joins the requirements every later login asks for.
+            scopes::merge_strings(required.iter().map(String::as_str))
+                .map_err(LoginError::InvalidScope)?;
+            self.add_scope_requirements(resource_server, required);
         }
         // A login that finishes after this moment was started for requests
         // that arrived with this one, or after it.

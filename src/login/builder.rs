@@ -55,6 +55,13 @@ pub enum LoginConfigError {
     /// Client credentials were asked for, but no client secret was set:
     /// only a confidential client can act as itself.
     NoClientSecret,
+    /// A URL the login sends secrets to (the token or revocation endpoint)
+    /// is plain `http` to a host that is not loopback: the client secret,
+    /// codes and tokens would cross the network in the clear.
+    InsecureUrl {
+        /// The URL.
+        url: String,
+    },
     /// No auth base URL was set and `GLOBUS_SDK_ENVIRONMENT` names an
     /// environment the SDK does not know.
     Environment(UnknownEnvironment),
@@ -79,6 +86,10 @@ pub enum LoginConfigError {
 impl fmt::Display for LoginConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            LoginConfigError::InsecureUrl { url } => write!(
+                f,
+                "login settings: {url:?} is plain http to a host that is not loopback; use https"
+            ),
             LoginConfigError::NoClientSecret => f.write_str(
                 "login settings: client credentials need a client secret (a confidential client)",
             ),
@@ -101,7 +112,9 @@ impl std::error::Error for LoginConfigError {
         match self {
             LoginConfigError::Environment(error) => Some(error),
             LoginConfigError::InvalidAuthUrl { source, .. } => Some(source),
-            LoginConfigError::RedirectUriMismatch { .. } | LoginConfigError::NoClientSecret => None,
+            LoginConfigError::RedirectUriMismatch { .. }
+            | LoginConfigError::NoClientSecret
+            | LoginConfigError::InsecureUrl { .. } => None,
         }
     }
 }
@@ -352,6 +365,12 @@ impl<P, T> LoginBuilder<P, T> {
                 .revoke_url
                 .unwrap_or_else(|| format!("{base}v2/oauth2/token/revoke")),
         )?;
+        for url in [&token_url, &revoke_url] {
+            if !crate::redrive::may_carry_token(url) {
+                let url = url.to_string();
+                return Err(LoginConfigError::InsecureUrl { url });
+            }
+        }
         let redirect_uri = match (self.prompt.redirect_uri(), settings.redirect_uri) {
             (Some(listening), Some(set)) if listening != set => {
                 return Err(LoginConfigError::RedirectUriMismatch {

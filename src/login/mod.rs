@@ -8,7 +8,6 @@
 //! use hyper_util::rt::TokioExecutor;
 //! use tower::ServiceBuilder;
 //! use tower_gare::login::{JsonFileTokenStore, Login, LoopbackPrompt};
-//! use tower_gare::redrive::GareRedriveLayer;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // One client for the token exchange, the same kind for the API calls.
@@ -18,9 +17,8 @@
 //!     .prompt(LoopbackPrompt::bind(0)?)
 //!     .token_store(JsonFileTokenStore::new("tokens.json"))
 //!     .build(http.clone())?;
-//! let client = ServiceBuilder::new()
-//!     .layer(GareRedriveLayer::new(login))
-//!     .service(http);
+//! // The redrive layer around the one that attaches the login's tokens.
+//! let client = ServiceBuilder::new().layer(login.layer()).service(http);
 //! # let _ = client; Ok(()) }
 //! ```
 //!

@@ -993,3 +993,51 @@ async fn two_session_gares_that_arrive_together_are_met_by_one_login() {
         Some("uni.edu")
     );
 }
+
+#[test]
+fn secrets_never_go_to_a_plain_http_token_endpoint_off_loopback() {
+    let plain = Login::builder("client")
+        .client_secret("secret")
+        .auth_base_url("http://auth.example.org/")
+        .build(World::new());
+    assert!(
+        matches!(&plain, Err(tower_gare::login::LoginConfigError::InsecureUrl { url }) if url.starts_with("http://auth.example.org/")),
+        "{:?}",
+        plain.err()
+    );
+    let loopback = Login::builder("client")
+        .auth_base_url("http://127.0.0.1:9/")
+        .build(World::new());
+    assert!(loopback.is_ok());
+}
+
+#[tokio::test]
+async fn a_malformed_gare_scope_fails_its_request_only() {
+    let world = World::new();
+    let (login, person) = login_with(&world, MemoryTokenStore::default());
+    let client = ServiceBuilder::new()
+        .layer(login.layer())
+        .service(world.clone());
+    assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
+    let bad = Gare::new(
+        "ConsentRequired",
+        tower_gare::gare::AuthorizationParameters {
+            required_scopes: Some(vec!["a:x[unclosed".into()]),
+            ..Default::default()
+        },
+    );
+    let cx = tower_gare::redrive::ReauthContext::new(
+        bad,
+        http::Method::GET,
+        http::Uri::from_static("https://api.test/a/x"),
+        StatusCode::FORBIDDEN,
+    );
+    let error = tower_gare::redrive::Reauthenticator::reauthenticate(&login, cx)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, LoginError::InvalidScope(_)), "{error:?}");
+    assert_eq!(login.scope_requirements("a"), ["a:read"]);
+    // Later logins are not poisoned by it.
+    assert_eq!(send(&client, get("/a/write")).await.0, StatusCode::OK);
+    assert_eq!(person.logins(), 2);
+}

@@ -65,10 +65,18 @@ const FIELDS: [&str; 7] = [
 
 /// A token file whose shape was checked: a root object whose `data` is an
 /// object of namespaces, each an object of entries. Everything else in it
-/// is kept as it was read.
-#[derive(Debug)]
+/// is kept as it was read. Its `Debug` shows the keys only: the document
+/// holds the tokens themselves.
 pub(super) struct Document {
     root: Map<String, Value>,
+}
+
+impl std::fmt::Debug for Document {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Document")
+            .field("keys", &self.root.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Document {
