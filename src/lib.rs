@@ -16,5 +16,6 @@ pub mod reqwest {
     pub use crate::redrive::reqwest::GareRedriveMiddleware;
 }
 pub mod scopes;
+mod sync;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use http::Uri;
@@ -20,6 +20,7 @@ use super::{
 use crate::gare::Gare;
 use crate::redrive::{Credentials, GareRedriveLayer, ReauthContext, Reauthenticator, User};
 use crate::scopes;
+use crate::sync::lock;
 
 /// How long a login waits before it prompts, so GAREs that arrived together
 /// add their requirements to the one login.
@@ -117,6 +118,25 @@ struct LastLogin {
     finished: tokio::time::Instant,
     user: Option<User>,
     session: Session,
+}
+
+/// Adds `scopes` to `resource_server`'s requirements, each once: what the
+/// builder sets up front and what every GARE adds later.
+pub(crate) fn add_requirements<I, S>(
+    requirements: &mut BTreeMap<String, Vec<String>>,
+    resource_server: &str,
+    scopes: I,
+) where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let list = requirements.entry(resource_server.to_owned()).or_default();
+    for scope in scopes {
+        let scope = scope.into();
+        if !list.contains(&scope) {
+            list.push(scope);
+        }
+    }
 }
 
 /// Whose turn it is to refresh or log in, for one user and resource server.
@@ -219,13 +239,6 @@ impl<C, P, T> Clone for Login<C, P, T> {
             inner: Arc::clone(&self.inner),
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The data under these locks stays consistent if a holder panicked.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The token store's namespace for `user`: the Python SDK's `DEFAULT` for
@@ -332,14 +345,7 @@ impl<C, P, T> Login<C, P, T> {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let mut requirements = lock(&self.inner.requirements);
-        let list = requirements.entry(resource_server.to_owned()).or_default();
-        for scope in scopes {
-            let scope = scope.into();
-            if !list.contains(&scope) {
-                list.push(scope);
-            }
-        }
+        add_requirements(&mut lock(&self.inner.requirements), resource_server, scopes);
     }
 
     /// The token held in memory for `user` and `resource_server` that is

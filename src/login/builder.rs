@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use http::Uri;
 
-use super::app::{AmendGare, Grant, Inner};
+use super::app::{add_requirements, AmendGare, Grant, Inner};
 use super::environment::{self, UnknownEnvironment};
 use super::wire::{RefreshTokens, TokenEndpoint};
 use super::{
@@ -194,17 +194,7 @@ impl<P, T> LoginBuilder<P, T> {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let list = self
-            .settings
-            .requirements
-            .entry(resource_server.to_owned())
-            .or_default();
-        for scope in scopes {
-            let scope = scope.into();
-            if !list.contains(&scope) {
-                list.push(scope);
-            }
-        }
+        add_requirements(&mut self.settings.requirements, resource_server, scopes);
         self
     }
 

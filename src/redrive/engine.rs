@@ -7,7 +7,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::future::{Shared, WeakShared};
@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use super::memory::Memory;
 use super::{Credentials, ReauthContext, ReauthError, Reauthenticator, RedriveOutcome, User};
 use crate::deadline::{within, Missed};
+use crate::sync::lock;
 use serde_json::Value;
 
 /// The most requirements kept quiet at once: past it, those whose quiet
@@ -84,14 +85,6 @@ pub(crate) struct Engine<R> {
     /// By requirements key; at most `MAX_QUIET`. Locked after `flights`
     /// when both are (never the other way round).
     quiet: Mutex<HashMap<String, Quiet>>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Nothing panics while holding these locks; if something did, the data
-    // (a map of weak handles, a list of credentials) is still consistent.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Requirements that are the same to a login whatever order or message they
