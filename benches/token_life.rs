@@ -48,7 +48,7 @@ fn store_with_token() -> MemoryTokenStore {
 }
 
 /// A login that never reaches a token endpoint (its token is stored).
-fn login_with<C>(
+fn login_with<C: tower_gare::login::TokenClient>(
     client: C,
     prefix: &str,
     store: MemoryTokenStore,
@@ -97,7 +97,7 @@ async fn in_memory() {
     let login = login_with(no_token_endpoint, "https://api.test/", store_with_token());
     let mut bare = ok200::Ok200;
     let mut follow = FollowRedirectLayer::new().layer(ok200::Ok200);
-    let mut attach = login.attach_layer().layer(ok200::Ok200);
+    let mut attach = login.layer().layer(ok200::Ok200);
     // The first request loads the token from the store; then it is held.
     per_call(&mut attach, 1000).await;
     per_call(&mut follow, 1000).await;
@@ -116,7 +116,7 @@ async fn in_memory() {
         f - b
     );
     println!(
-        "  AttachTokens (token held):{a:7.1} ns/call (overhead {:6.1} ns)",
+        "  login.layer() (token held):{a:7.1} ns/call (overhead {:6.1} ns)",
         a - b
     );
     println!(

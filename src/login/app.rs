@@ -1,24 +1,25 @@
 //! `Login`: the one object a program holds for its tokens' whole life. It
 //! keeps scope requirements per resource server and tokens per user and
-//! resource server; it refreshes, logs in, logs out; the redrive layer calls
-//! it on a GARE or a refused token, and its attaching layer puts its tokens
-//! on requests.
+//! resource server; it refreshes, logs in, logs out. It is the engine's
+//! reauthenticator: the credentials step asks it for each request's token,
+//! and a GARE or a refused token asks it for new ones.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
+use http::header::AUTHORIZATION;
 use http::Uri;
-use tower_layer::Stack;
 
 use super::tokens::{scope_names, DEFAULT_NAMESPACE};
 use super::wire::{AuthorizeRequest, RefreshTokens, TokenEndpoint, TokenResponse};
-use super::{
-    AttachTokensLayer, LoginError, Prompt, ResourceServers, Token, TokenClient, TokenStore,
-};
+use super::{LoginError, Prompt, ResourceServers, Token, TokenClient, TokenStore};
 use crate::gare::Gare;
-use crate::redrive::{Credentials, GareRedriveLayer, ReauthContext, Reauthenticator, User};
+use crate::redrive::{
+    Attach, BoxErrors, Credentials, GareRedriveLayer, Outgoing, ReauthContext, Reauthenticator,
+    ReplayableBodies, User,
+};
 use crate::scopes;
 use crate::sync::lock;
 
@@ -142,9 +143,10 @@ pub(crate) fn add_requirements<I, S>(
 /// Whose turn it is to refresh or log in, for one user and resource server.
 type Turn = Arc<tokio::sync::Mutex<()>>;
 
-/// Both of a [`Login`]'s layers, as [`Login::layer`] stacks them: the
-/// redrive layer around the attaching layer.
-pub type LoginLayer<C, P, T> = Stack<AttachTokensLayer<C, P, T>, GareRedriveLayer<Login<C, P, T>>>;
+/// The layer [`Login::layer`] makes: the redrive layer with the login as
+/// its reauthenticator, whose services' errors are boxed (the inner
+/// service's, or a [`LoginError`] when a request could not get its token).
+pub type LoginLayer<C, P, T> = GareRedriveLayer<Login<C, P, T>, ReplayableBodies, BoxErrors>;
 
 /// What a login is asked for a request: any valid token of its resource
 /// server, one other than a refused one, or one that meets a GARE.
@@ -169,9 +171,11 @@ pub(crate) struct Inner<C, P, T> {
     pub(crate) refresh_margin: Duration,
     pub(crate) grant: Grant,
     pub(crate) allow_identity_change: bool,
+    /// Whether tokens may go on plain-`http` requests off loopback.
+    pub(crate) allow_plain_http: bool,
     /// Changes a GARE before any login (see `LoginBuilder::amend_gare`).
     pub(crate) amend_gare: Option<AmendGare>,
-    /// Tokens by user, then resource server: what the attaching layer reads.
+    /// Tokens by user, then resource server: what the credentials step reads.
     held: RwLock<HashMap<Option<User>, HashMap<String, Held>>>,
     /// One refresh or login at a time per user and resource server.
     getting: Mutex<HashMap<(Option<User>, String), Turn>>,
@@ -278,6 +282,7 @@ impl<C, P, T> Inner<C, P, T> {
             refresh_margin,
             grant,
             allow_identity_change,
+            allow_plain_http: false,
             amend_gare: None,
             held: RwLock::new(HashMap::new()),
             getting: Mutex::new(HashMap::new()),
@@ -310,22 +315,35 @@ impl<C, P, T> Login<C, P, T> {
         self.inner.resource_servers.of(uri)
     }
 
-    /// The attaching layer alone: each request gets its resource server's
-    /// token. [`layer`](Login::layer) is this inside the redrive layer,
-    /// which is what most programs want.
-    pub fn attach_layer(&self) -> AttachTokensLayer<C, P, T> {
-        AttachTokensLayer::new(self.clone())
-    }
-
-    /// Both layers a program needs, in their order: the redrive layer
-    /// (outside: on a GARE or a refused token it asks this login for new
-    /// tokens, and retries once) around the attaching layer (inside: every
-    /// request gets its resource server's token).
+    /// The one layer a tower client needs: every request gets its
+    /// resource server's token (held, refreshed before it expires, or from
+    /// a login), and a GARE or a refused token is answered with new tokens
+    /// and one retry. Its services' errors are boxed: the inner service's,
+    /// or a [`LoginError`] when a request could not get its token (no
+    /// prompt to log in with, a token that would go over plain http).
+    /// Settings of the redrive layer (`reauth_timeout`, ...) can be added
+    /// to what it returns.
     pub fn layer(&self) -> LoginLayer<C, P, T>
     where
         Login<C, P, T>: Reauthenticator,
     {
-        Stack::new(self.attach_layer(), GareRedriveLayer::new(self.clone()))
+        GareRedriveLayer::new(self.clone())
+            .box_errors()
+            .allow_plain_http(self.inner.allow_plain_http)
+    }
+
+    /// The same as [`layer`](Login::layer), as a `reqwest_middleware`
+    /// middleware (feature `reqwest`): the first request authorized,
+    /// refresh before expiry, a refused token refreshed and retried, a
+    /// GARE logged in for and retried, tokens per resource server and per
+    /// [`User`]. A request that cannot get its token fails with a
+    /// `reqwest_middleware::Error::Middleware` holding the [`LoginError`].
+    #[cfg(feature = "reqwest")]
+    pub fn middleware(&self) -> crate::reqwest::GareRedriveMiddleware<Login<C, P, T>>
+    where
+        Login<C, P, T>: Reauthenticator,
+    {
+        crate::reqwest::GareRedriveMiddleware::from_layer(&self.layer())
     }
 
     /// The scopes a login asks for on `resource_server`'s behalf: those set
@@ -349,7 +367,7 @@ impl<C, P, T> Login<C, P, T> {
     }
 
     /// The token held in memory for `user` and `resource_server` that is
-    /// good for at least the refresh margin: what the attaching layer puts
+    /// good for at least the refresh margin: what the credentials step puts
     /// on a request without waiting.
     pub(crate) fn held_credentials(
         &self,
@@ -405,7 +423,7 @@ where
 {
     /// The current token for `user`'s requests to `resource_server`: held,
     /// stored, refreshed, or from a login for the resource server's scope
-    /// requirements. What the attaching layer waits on when it holds none.
+    /// requirements. What the credentials step waits on when none is held.
     pub(crate) async fn credentials(
         &self,
         user: Option<&User>,
@@ -417,8 +435,9 @@ where
 
     /// Credentials for a request to `uri` before any GARE: a stored token
     /// of its resource server, a refresh, or a login for its scope
-    /// requirements. The attaching layer ([`Login::layer`]) does this for
-    /// every request; this is for code that sets headers itself.
+    /// requirements. [`Login::layer`] and `Login::middleware` do this for
+    /// every request; this is for code that sends requests some other way
+    /// (a WebSocket handshake, a subprocess's environment).
     pub async fn credentials_for(&self, uri: &Uri) -> Result<Credentials, LoginError> {
         let resource_server = self.resource_server_for(uri);
         self.credentials(None, &resource_server).await
@@ -434,11 +453,11 @@ where
     /// Logs `user` out (see [`logout`](Login::logout)); `None` is the
     /// program's own user.
     pub async fn logout_user(&self, user: Option<&User>) -> Result<(), LoginError> {
-        let namespace = namespace(user);
+        let namespace = namespace(user).to_owned();
+        let ns = namespace.clone();
         let tokens = self
-            .inner
-            .store
-            .get_all(namespace)
+            .store_io(move |store| store.get_all(&ns))
+            .await
             .map_err(LoginError::Store)?;
         self.forget(user);
         let mut first_error = None;
@@ -449,7 +468,9 @@ where
                     first_error.get_or_insert(error);
                 }
             }
-            if let Err(error) = self.inner.store.remove(namespace, &token.resource_server) {
+            let (ns, resource_server) = (namespace.clone(), token.resource_server.clone());
+            let removed = self.store_io(move |store| store.remove(&ns, &resource_server));
+            if let Err(error) = removed.await {
                 first_error.get_or_insert(LoginError::Store(error));
             }
         }
@@ -489,7 +510,7 @@ where
         // looks again once it has its turn.
         let turn = self.turn(user, resource_server);
         let _turn = turn.lock().await;
-        let (usable, latest) = self.usable(user, resource_server, &need)?;
+        let (usable, latest) = self.usable(user, resource_server, &need).await?;
         if let Some(token) = usable {
             return Ok(token);
         }
@@ -517,7 +538,7 @@ where
             Grant::AuthorizationCode => Some(self.gathered_prompt_turn().await),
             Grant::ClientCredentials => None,
         };
-        if let Some(token) = self.usable(user, resource_server, &need)?.0 {
+        if let Some(token) = self.usable(user, resource_server, &need).await?.0 {
             return Ok(token);
         }
         // A session requirement asks for a fresh login, which no stored
@@ -551,6 +572,30 @@ where
         self.inner.prompting.lock().await
     }
 
+    /// Runs `io` on the token store off the async workers: a store's
+    /// methods may block (a file, its lock, a fsync), so they go to tokio's
+    /// blocking pool, and no other task waits on them. A store that never
+    /// blocks ([`TokenStore::blocks`]) is called in place.
+    async fn store_io<X: Send + 'static>(
+        &self,
+        io: impl FnOnce(&T) -> std::io::Result<X> + Send + 'static,
+    ) -> std::io::Result<X> {
+        let runtime = tokio::runtime::Handle::try_current();
+        let runtime = match runtime {
+            Ok(runtime) if self.inner.store.blocks() => runtime,
+            _ => return io(&self.inner.store),
+        };
+        let inner = Arc::clone(&self.inner);
+        // Once started it finishes, even if the request that wanted it is
+        // dropped: a write of fresh tokens is never cut off halfway.
+        match runtime.spawn_blocking(move || io(&inner.store)).await {
+            Ok(result) => result,
+            Err(error) => Err(std::io::Error::other(format!(
+                "the token store's call did not finish: {error}"
+            ))),
+        }
+    }
+
     /// Tells the person what the store recovered from (a corrupt token
     /// file moved aside): nothing is lost silently.
     fn report_store_warnings(&self) {
@@ -565,7 +610,7 @@ where
     /// one held in memory, else the store's (another process, or a Python
     /// tool sharing the token file, may have logged in or refreshed since).
     /// With it, the latest token known, to refresh when none serves.
-    fn usable(
+    async fn usable(
         &self,
         user: Option<&User>,
         resource_server: &str,
@@ -583,10 +628,10 @@ where
         {
             return Ok((Some(token.clone()), held));
         }
+        let (ns, rs) = (namespace(user).to_owned(), resource_server.to_owned());
         let stored = self
-            .inner
-            .store
-            .get(namespace(user), resource_server)
+            .store_io(move |store| store.get(&ns, &rs))
+            .await
             .map_err(LoginError::Store);
         self.report_store_warnings();
         let Some(stored) = stored? else {
@@ -637,7 +682,7 @@ where
             .refresh(&self.inner.client, refresh_token)
             .await?;
         let mut tokens = self.adopt(response, &token.resource_server, Some(token));
-        self.keep(user, &tokens)?;
+        self.keep(user, &tokens).await?;
         let position = tokens
             .iter()
             .position(|t| t.resource_server == token.resource_server)
@@ -686,8 +731,9 @@ where
     }
 
     /// Stores `tokens` for `user` and holds them in memory.
-    fn keep(&self, user: Option<&User>, tokens: &[Token]) -> Result<(), LoginError> {
-        let stored = self.inner.store.put(namespace(user), tokens);
+    async fn keep(&self, user: Option<&User>, tokens: &[Token]) -> Result<(), LoginError> {
+        let (ns, owned) = (namespace(user).to_owned(), tokens.to_vec());
+        let stored = self.store_io(move |store| store.put(&ns, &owned)).await;
         self.report_store_warnings();
         stored.map_err(LoginError::Store)?;
         self.hold(user, tokens)
@@ -816,8 +862,8 @@ where
             Grant::AuthorizationCode => self.authorization_code(&scope, &session).await?,
         };
         let tokens = self.adopt(response, resource_server, None);
-        self.check_identity(user, &tokens)?;
-        self.keep(user, &tokens)?;
+        self.check_identity(user, &tokens).await?;
+        self.keep(user, &tokens).await?;
         *lock(&self.inner.last_login) = Some(LastLogin {
             finished: tokio::time::Instant::now(),
             user: user.cloned(),
@@ -891,17 +937,21 @@ where
     /// A login as another identity than the stored tokens' is refused, and
     /// the stored tokens are left as they are (the Python SDK's
     /// `IdentityMismatchError`).
-    fn check_identity(&self, user: Option<&User>, tokens: &[Token]) -> Result<(), LoginError> {
+    async fn check_identity(
+        &self,
+        user: Option<&User>,
+        tokens: &[Token],
+    ) -> Result<(), LoginError> {
         if self.inner.allow_identity_change {
             return Ok(());
         }
         let Some(new) = tokens.iter().find_map(|t| t.identity_id.clone()) else {
             return Ok(());
         };
+        let ns = namespace(user).to_owned();
         let stored = self
-            .inner
-            .store
-            .get_all(namespace(user))
+            .store_io(move |store| store.get_all(&ns))
+            .await
             .map_err(LoginError::Store)?;
         match stored.iter().find_map(|t| t.identity_id.clone()) {
             Some(old) if old != new => Err(LoginError::IdentityMismatch {
@@ -937,8 +987,25 @@ where
         Credentials::bearer(token.access_token()).map_err(LoginError::InvalidToken)
     }
 
-    fn attaches_credentials(&self) -> bool {
-        true
+    /// The credentials step: the held token of the request's resource
+    /// server and user, at once; else a wait for the stored one, a
+    /// refresh, or a login. A request that carries its own `Authorization`
+    /// goes as the caller made it.
+    fn credentials(&self, request: &Outgoing<'_>) -> Attach {
+        if request.headers().contains_key(AUTHORIZATION) {
+            return Attach::None;
+        }
+        let user = request.user();
+        let resource_server = self.resource_server_of(request.uri());
+        if let Some(credentials) = self.held_credentials(user, &resource_server) {
+            return Attach::Ready(credentials);
+        }
+        let (login, user) = (self.clone(), user.cloned());
+        let resource_server = resource_server.into_owned();
+        Attach::Wait(Box::pin(async move {
+            let credentials = login.credentials(user.as_ref(), &resource_server).await;
+            credentials.map_err(Into::into)
+        }))
     }
 
     /// Each resource server's token is its own: requests to two resource

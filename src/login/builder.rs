@@ -10,7 +10,8 @@ use super::app::{add_requirements, AmendGare, Grant, Inner};
 use super::environment::{self, UnknownEnvironment};
 use super::wire::{RefreshTokens, TokenEndpoint};
 use super::{
-    CommandLinePrompt, Login, MemoryTokenStore, Prompt, ResourceServers, Secret, TokenStore,
+    CommandLinePrompt, IntoTokenClient, Login, MemoryTokenStore, Prompt, ResourceServers, Secret,
+    TokenStore,
 };
 use crate::gare::Gare;
 use crate::redrive::ReauthContext;
@@ -44,6 +45,7 @@ struct Settings {
     refresh_margin: Duration,
     grant: Grant,
     allow_identity_change: bool,
+    allow_plain_http: bool,
     amend_gare: Option<AmendGare>,
     token_timeout: Option<Duration>,
 }
@@ -141,6 +143,7 @@ impl Login<(), CommandLinePrompt, MemoryTokenStore> {
                 refresh_margin: DEFAULT_REFRESH_MARGIN,
                 grant: Grant::AuthorizationCode,
                 allow_identity_change: false,
+                allow_plain_http: false,
                 amend_gare: None,
                 token_timeout: None,
             },
@@ -233,6 +236,30 @@ impl<P, T> LoginBuilder<P, T> {
         self
     }
 
+    /// Whether the login's tokens may go on plain-`http` requests to hosts
+    /// that are not loopback (default: no; `https`, and `http` to
+    /// loopback, are always fine). The one plain-http setting of
+    /// [`Login::layer`] and `Login::middleware`: a request that would carry
+    /// a token in the clear fails instead, and is not sent.
+    ///
+    /// ```
+    /// use tower_gare::login::Login;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let http: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
+    /// #     hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    /// let login = Login::builder("client-id")
+    ///     .auth_base_url("https://auth.globus.org")
+    ///     .allow_plain_http(true)
+    ///     .build(http)?;
+    /// assert!(format!("{:?}", login.layer()).contains("allow_plain_http: true"));
+    /// # Ok(()) }
+    /// ```
+    pub fn allow_plain_http(mut self, allow: bool) -> Self {
+        self.settings.allow_plain_http = allow;
+        self
+    }
+
     /// A function that sees each GARE, and the request it came on, before
     /// any login, and may change it: some services send GAREs that miss a
     /// scope the login needs (Globus Flows leaves out the flow's own scope),
@@ -243,6 +270,8 @@ impl<P, T> LoginBuilder<P, T> {
     /// use tower_gare::login::Login;
     ///
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let http: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
+    /// #     hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
     /// let login = Login::builder("client-id")
     ///     .auth_base_url("https://auth.globus.org")
     ///     .amend_gare(|cx, gare| {
@@ -251,7 +280,7 @@ impl<P, T> LoginBuilder<P, T> {
     ///             scopes.push("https://auth.globus.org/scopes/FLOW_ID/flow_FLOW_ID_user".into());
     ///         }
     ///     })
-    ///     .build(())?;
+    ///     .build(http)?;
     /// assert!(format!("{login:?}").contains("amend_gare: true"));
     /// # Ok(()) }
     /// ```
@@ -314,11 +343,13 @@ impl<P, T> LoginBuilder<P, T> {
 
     /// The login, exchanging codes over `client`. Use a client without the
     /// redrive layer on it.
-    pub fn build<C>(self, client: C) -> Result<Login<C, P, T>, LoginConfigError>
+    pub fn build<C, Via>(self, client: C) -> Result<Login<C::Client, P, T>, LoginConfigError>
     where
+        C: IntoTokenClient<Via>,
         P: Prompt,
         T: TokenStore,
     {
+        let client = client.into_token_client();
         let settings = self.settings;
         let base = match settings.auth_base_url {
             Some(base) => base,
@@ -402,6 +433,7 @@ impl<P, T> LoginBuilder<P, T> {
         );
         let mut inner = inner;
         inner.amend_gare = settings.amend_gare;
+        inner.allow_plain_http = settings.allow_plain_http;
         Ok(Login {
             inner: std::sync::Arc::new(inner),
         })

@@ -17,7 +17,9 @@
 //!     .prompt(LoopbackPrompt::bind(0)?)
 //!     .token_store(JsonFileTokenStore::new("tokens.json"))
 //!     .build(http.clone())?;
-//! // The redrive layer around the one that attaches the login's tokens.
+//! // One layer: each request gets its resource server's token (held,
+//! // refreshed, or from a login), and GAREs and refused tokens are
+//! // answered with one login and one retry.
 //! let client = ServiceBuilder::new().layer(login.layer()).service(http);
 //! # let _ = client; Ok(()) }
 //! ```
@@ -40,7 +42,6 @@
 //! `GLOBUS_SDK_SERVICE_URL_AUTH` overrides the URL.
 
 mod app;
-mod attach;
 mod builder;
 pub mod environment;
 mod error;
@@ -51,7 +52,6 @@ mod tokens;
 mod wire;
 
 pub use app::{Login, LoginLayer};
-pub use attach::{AttachFuture, AttachTokens, AttachTokensLayer};
 pub use builder::{LoginBuilder, LoginConfigError, DEFAULT_REFRESH_MARGIN};
 pub use error::LoginError;
 pub use prompts::{AuthorizationResponse, CommandLinePrompt, LoopbackPrompt, NeverPrompt, Prompt};
@@ -62,4 +62,6 @@ pub use tokens::{
 };
 #[doc(hidden)]
 pub use wire::__private;
-pub use wire::{AuthorizeRequest, RefreshTokens, TokenClient};
+pub use wire::{AuthorizeRequest, IntoTokenClient, RefreshTokens, TokenClient, ViaTower};
+#[cfg(feature = "reqwest")]
+pub use wire::{ReqwestClient, ViaReqwest};

@@ -70,7 +70,7 @@ impl ResourceServers {
     }
 
     /// The resource server `uri` belongs to, borrowed from the rules when a
-    /// rule names it: what the attaching layer looks up on every request,
+    /// rule names it: what the credentials step looks up on every request,
     /// without allocating.
     pub(crate) fn of(&self, uri: &Uri) -> Cow<'_, str> {
         let rule = self

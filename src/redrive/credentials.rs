@@ -1,10 +1,16 @@
-//! Credentials: the headers a reauthentication produced.
+//! Credentials: the headers a reauthentication produced, the memory that
+//! keeps a closure's for later requests (per user, origin and path
+//! prefix), and the origins they may go to.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use http::header::{HeaderName, AUTHORIZATION};
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderValue, Uri};
+
+use super::User;
 
 /// What a reauthentication produced: headers to set on the retried request
 /// and on later requests to the same origin (usually one, `Authorization`).
@@ -142,5 +148,296 @@ impl fmt::Debug for Credentials {
             .field("headers", &self.header_names().collect::<Vec<_>>())
             .field("path_prefix", &self.path_prefix)
             .finish_non_exhaustive()
+    }
+}
+/// The most credentials remembered at once: past it, the oldest go.
+pub(crate) const MAX_REMEMBERED: usize = 1024;
+
+struct Remembered {
+    user: Option<User>,
+    origin: Origin,
+    /// The path prefix the credentials are for ("" for the whole origin).
+    path_prefix: String,
+    /// The requirements they were obtained for.
+    requirements: String,
+    credentials: Credentials,
+    generation: u64,
+}
+
+impl Remembered {
+    fn serves(&self, user: Option<&User>, uri: &Uri) -> bool {
+        self.user.as_ref() == user
+            && self.origin.matches(uri)
+            && uri.path().starts_with(self.path_prefix.as_str())
+    }
+}
+
+/// Remembered credentials by host (lowercase), so a request looks only at
+/// the few of its own host, and nothing while none are remembered.
+#[derive(Default)]
+pub(crate) struct Memory {
+    any: AtomicBool,
+    by_host: RwLock<HashMap<String, Vec<Remembered>>>,
+    next_generation: AtomicU64,
+}
+
+fn host_of(uri: &Uri) -> std::borrow::Cow<'_, str> {
+    let host = uri.host().unwrap_or("");
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        host.to_ascii_lowercase().into()
+    } else {
+        host.into()
+    }
+}
+
+impl Memory {
+    /// Puts the credentials remembered for `user`'s requests to `uri` on
+    /// `headers` (the longest path prefix wins) and returns their generation
+    /// (0: none). One atomic load while nothing is remembered.
+    pub(crate) fn apply(&self, user: Option<&User>, uri: &Uri, headers: &mut HeaderMap) -> u64 {
+        if !self.any.load(Ordering::Acquire) {
+            return 0;
+        }
+        let by_host = self.by_host.read().unwrap_or_else(|p| p.into_inner());
+        let best = by_host
+            .get(host_of(uri).as_ref())
+            .into_iter()
+            .flatten()
+            .filter(|r| r.serves(user, uri))
+            .max_by_key(|r| r.path_prefix.len());
+        match best {
+            Some(entry) => {
+                entry.credentials.apply_to(headers);
+                entry.generation
+            }
+            None => 0,
+        }
+    }
+
+    /// Credentials for `user`'s requests to `uri`, newer than
+    /// `sent_generation` and obtained for the same requirements.
+    pub(crate) fn newer(
+        &self,
+        user: Option<&User>,
+        uri: &Uri,
+        requirements: &str,
+        sent_generation: u64,
+    ) -> Option<Credentials> {
+        if !self.any.load(Ordering::Acquire) {
+            return None;
+        }
+        let by_host = self.by_host.read().unwrap_or_else(|p| p.into_inner());
+        by_host
+            .get(host_of(uri).as_ref())
+            .into_iter()
+            .flatten()
+            .filter(|r| r.serves(user, uri))
+            .max_by_key(|r| r.path_prefix.len())
+            .filter(|r| r.generation > sent_generation && r.requirements == requirements)
+            .map(|r| r.credentials.clone())
+    }
+
+    /// Remembers `credentials` for `user`'s requests to `uri`'s origin under
+    /// their path prefix, replacing what was there; the oldest entry goes
+    /// when the memory is full.
+    pub(crate) fn remember(
+        &self,
+        user: Option<User>,
+        uri: &Uri,
+        requirements: String,
+        credentials: Credentials,
+    ) {
+        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let entry = Remembered {
+            user,
+            origin: Origin::from_uri(uri),
+            path_prefix: credentials.path_prefix().unwrap_or("").to_owned(),
+            requirements,
+            credentials,
+            generation,
+        };
+        let mut by_host = self.by_host.write().unwrap_or_else(|p| p.into_inner());
+        let same_host = by_host.entry(host_of(uri).into_owned()).or_default();
+        let slot = same_host.iter_mut().find(|r| {
+            r.user == entry.user && r.origin == entry.origin && r.path_prefix == entry.path_prefix
+        });
+        match slot {
+            Some(slot) => *slot = entry,
+            None => same_host.push(entry),
+        }
+        let total: usize = by_host.values().map(Vec::len).sum();
+        if total > MAX_REMEMBERED {
+            evict_oldest(&mut by_host);
+        }
+        self.any.store(true, Ordering::Release);
+    }
+
+    /// Whether any credentials are remembered.
+    #[inline]
+    pub(crate) fn any(&self) -> bool {
+        self.any.load(Ordering::Acquire)
+    }
+
+    /// How many credentials are remembered.
+    pub(crate) fn len(&self) -> usize {
+        let by_host = self.by_host.read().unwrap_or_else(|p| p.into_inner());
+        by_host.values().map(Vec::len).sum()
+    }
+
+    /// Forgets everything.
+    pub(crate) fn clear(&self) {
+        let mut by_host = self.by_host.write().unwrap_or_else(|p| p.into_inner());
+        by_host.clear();
+        self.any.store(false, Ordering::Release);
+    }
+}
+
+fn evict_oldest(by_host: &mut HashMap<String, Vec<Remembered>>) {
+    let oldest = by_host
+        .iter()
+        .flat_map(|(host, entries)| entries.iter().map(move |r| (r.generation, host)))
+        .min_by_key(|(generation, _)| *generation)
+        .map(|(generation, host)| (generation, host.clone()));
+    if let Some((generation, host)) = oldest {
+        if let Some(entries) = by_host.get_mut(&host) {
+            entries.retain(|r| r.generation != generation);
+            if entries.is_empty() {
+                by_host.remove(&host);
+            }
+        }
+    }
+}
+/// Scheme, host and port of a request, as RFC 6454 compares them: scheme and
+/// host case-insensitively, the port made explicit (`https://a` and
+/// `https://a:443` are one origin). Credentials learned for one origin are
+/// never sent to another.
+///
+/// ```
+/// use http::Uri;
+/// use tower_gare::redrive::Origin;
+///
+/// let a = Origin::from_uri(&Uri::from_static("https://Transfer.API.globus.org/v0.10/task"));
+/// assert_eq!(a.to_string(), "https://transfer.api.globus.org:443");
+/// assert!(a.matches(&Uri::from_static("HTTPS://transfer.api.globus.org:443/other")));
+/// assert!(!a.matches(&Uri::from_static("http://transfer.api.globus.org/")));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Origin {
+    scheme: String,
+    host: String,
+    port: u16,
+}
+
+fn default_port(scheme: &str) -> u16 {
+    if scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("wss") {
+        443
+    } else if scheme.is_empty() {
+        0
+    } else {
+        80
+    }
+}
+
+fn parts(uri: &Uri) -> (&str, &str, u16) {
+    let scheme = uri.scheme_str().unwrap_or("");
+    let host = uri.host().unwrap_or("");
+    let port = uri.port_u16().unwrap_or_else(|| default_port(scheme));
+    (scheme, host, port)
+}
+
+impl Origin {
+    /// The origin of `uri`. A relative URI (no scheme, no authority) has the
+    /// empty origin, shared by every relative URI: a service that takes them
+    /// talks to one server.
+    pub fn from_uri(uri: &Uri) -> Origin {
+        let (scheme, host, port) = parts(uri);
+        Origin {
+            scheme: scheme.to_ascii_lowercase(),
+            host: host.to_ascii_lowercase(),
+            port,
+        }
+    }
+
+    /// Whether `uri` has this origin. Allocates nothing.
+    pub fn matches(&self, uri: &Uri) -> bool {
+        let (scheme, host, port) = parts(uri);
+        self.port == port
+            && self.scheme.eq_ignore_ascii_case(scheme)
+            && self.host.eq_ignore_ascii_case(host)
+    }
+
+    /// The scheme, lowercase (empty for a relative URI).
+    pub fn scheme(&self) -> &str {
+        &self.scheme
+    }
+
+    /// The host, lowercase (empty for a relative URI).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port, explicit or the scheme's default.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.scheme.is_empty() && self.host.is_empty() {
+            return f.write_str("(relative)");
+        }
+        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+    }
+}
+
+/// Whether credentials may travel to `uri`: over TLS (any scheme but plain
+/// `http`), or to this machine (`localhost`, 127.0.0.0/8, `::1`), where no
+/// one on the network reads them. A relative URI has no scheme: the service
+/// decides where it goes, as it does for every other header. The one check
+/// for the redrive layer's credentials and a `Login`'s attached tokens.
+pub(crate) fn may_carry_token(uri: &Uri) -> bool {
+    match uri.scheme_str() {
+        Some(scheme) if scheme.eq_ignore_ascii_case("http") => {
+            let host = uri.host().unwrap_or("");
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            host.eq_ignore_ascii_case("localhost")
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_go_over_tls_or_to_loopback_only() {
+        for ok in [
+            "https://example.org/",
+            "HTTPS://example.org/",
+            "http://localhost:8080/",
+            "http://LocalHost/",
+            "http://127.0.0.1:1/",
+            "http://127.255.0.9/",
+            "http://[::1]:8080/",
+            "/relative",
+        ] {
+            assert!(may_carry_token(&ok.parse().unwrap()), "{ok}");
+        }
+        for refused in [
+            "http://example.org/",
+            "HTTP://example.org/",
+            "http://10.0.0.1/",
+            "http://128.0.0.1/",
+            "http://[::2]/",
+            "http://localhost.example.org/",
+            "http://0.0.0.0/",
+        ] {
+            assert!(!may_carry_token(&refused.parse().unwrap()), "{refused}");
+        }
     }
 }

@@ -1,14 +1,14 @@
-//! The tower `Layer`.
+//! The tower `Layer` and its settings, shared by every service it makes.
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
-use http::StatusCode;
+use http::{Method, StatusCode};
 use tower_layer::Layer;
 
-use super::engine::Engine;
-use super::redriver::Redriver;
-use super::settings::Settings;
+use super::decide::Redriver;
+use super::flight::Engine;
 use super::{CloneBodyFn, GareRedrive, Reauthenticator, ReplayableBodies};
 
 /// Wraps services with [`GareRedrive`]: on a GARE, reauthenticate and retry once.
@@ -63,10 +63,11 @@ use super::{CloneBodyFn, GareRedrive, Reauthenticator, ReplayableBodies};
 /// assert!(matches!(RedriveOutcome::of(&response), Some(RedriveOutcome::Redriven)));
 /// # });
 /// ```
-pub struct GareRedriveLayer<R, P = ReplayableBodies> {
+pub struct GareRedriveLayer<R, P = ReplayableBodies, M = InnerErrors> {
     engine: Arc<Engine<R>>,
     settings: Settings,
     policy: P,
+    mode: M,
 }
 
 impl<R: Reauthenticator> GareRedriveLayer<R> {
@@ -78,11 +79,12 @@ impl<R: Reauthenticator> GareRedriveLayer<R> {
             engine: Arc::new(Engine::new(reauthenticator)),
             settings: Settings::default(),
             policy: ReplayableBodies,
+            mode: InnerErrors,
         }
     }
 }
 
-impl<R: Reauthenticator, P> GareRedriveLayer<R, P> {
+impl<R: Reauthenticator, P, M> GareRedriveLayer<R, P, M> {
     /// The statuses whose bodies are read for a GARE (default 401, 403, 502).
     /// Responses with any other status pass through unread.
     pub fn trigger_statuses(mut self, statuses: impl IntoIterator<Item = StatusCode>) -> Self {
@@ -304,7 +306,7 @@ impl<R: Reauthenticator, P> GareRedriveLayer<R, P> {
     ///     .clone_body_fn(|_body: &BoxBody<Bytes, std::convert::Infallible>| None);
     /// # let _ = layer;
     /// ```
-    pub fn clone_body_fn<F, B>(self, clone_body: F) -> GareRedriveLayer<R, CloneBodyFn<F>>
+    pub fn clone_body_fn<F, B>(self, clone_body: F) -> GareRedriveLayer<R, CloneBodyFn<F>, M>
     where
         F: Fn(&B) -> Option<B> + Clone,
     {
@@ -312,6 +314,50 @@ impl<R: Reauthenticator, P> GareRedriveLayer<R, P> {
             engine: self.engine,
             settings: self.settings,
             policy: CloneBodyFn(clone_body),
+            mode: self.mode,
+        }
+    }
+
+    /// Services whose error is a [`BoxError`](tower::BoxError)-style
+    /// `Box<dyn Error + Send + Sync>`: the inner service's error, or the
+    /// credentials step's when a request could not get its credentials (a
+    /// [`Login`](crate::login::Login) that needed a login and could not
+    /// have one, a token that would go over plain http). What
+    /// [`Login::layer`](crate::login::Login::layer) makes. By default the
+    /// services keep the inner service's error type, and a request whose
+    /// credentials step failed goes as the caller made it.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use http::{Request, Response};
+    /// use tower::{service_fn, Layer, ServiceExt};
+    /// use tower_gare::redrive::{Attach, Credentials, Outgoing, ReauthContext, Reauthenticator};
+    /// use tower_gare::redrive::GareRedriveLayer;
+    ///
+    /// struct NoToken;
+    /// impl Reauthenticator for NoToken {
+    ///     type Error = Infallible;
+    ///     async fn reauthenticate(&self, _cx: ReauthContext) -> Result<Credentials, Infallible> {
+    ///         Ok(Credentials::bearer("t").unwrap())
+    ///     }
+    ///     fn credentials(&self, _request: &Outgoing<'_>) -> Attach {
+    ///         Attach::Wait(Box::pin(async { Err("no token to be had".into()) }))
+    ///     }
+    /// }
+    /// let server = service_fn(|_req: Request<String>| async { Ok::<_, Infallible>(Response::new(String::new())) });
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let client = GareRedriveLayer::new(NoToken).box_errors().layer(server);
+    /// let error = client.oneshot(Request::new(String::new())).await.unwrap_err();
+    /// assert_eq!(error.to_string(), "no token to be had");
+    /// # });
+    /// ```
+    pub fn box_errors(self) -> GareRedriveLayer<R, P, BoxErrors> {
+        GareRedriveLayer {
+            engine: self.engine,
+            settings: self.settings,
+            policy: self.policy,
+            mode: BoxErrors,
         }
     }
 
@@ -328,7 +374,7 @@ impl<R: Reauthenticator, P> GareRedriveLayer<R, P> {
     }
 }
 
-impl<R, P> GareRedriveLayer<R, P> {
+impl<R, P, M> GareRedriveLayer<R, P, M> {
     /// The settings and engine, for a service or middleware this layer makes.
     pub(crate) fn redriver(&self) -> Arc<Redriver<R>> {
         Arc::new(Redriver {
@@ -338,29 +384,186 @@ impl<R, P> GareRedriveLayer<R, P> {
     }
 }
 
-impl<R, P: Clone> Clone for GareRedriveLayer<R, P> {
+impl<R, P: Clone, M: Clone> Clone for GareRedriveLayer<R, P, M> {
     fn clone(&self) -> Self {
         GareRedriveLayer {
             engine: Arc::clone(&self.engine),
             settings: self.settings.clone(),
             policy: self.policy.clone(),
+            mode: self.mode.clone(),
         }
     }
 }
 
-impl<S, R, P: Clone> Layer<S> for GareRedriveLayer<R, P> {
-    type Service = GareRedrive<S, R, P>;
+impl<S, R, P: Clone, M: Clone> Layer<S> for GareRedriveLayer<R, P, M> {
+    type Service = GareRedrive<S, R, P, M>;
 
     fn layer(&self, inner: S) -> Self::Service {
         GareRedrive::from_parts(inner, self.redriver(), self.policy.clone())
     }
 }
 
-impl<R, P: fmt::Debug> fmt::Debug for GareRedriveLayer<R, P> {
+impl<R, P: fmt::Debug, M: fmt::Debug> fmt::Debug for GareRedriveLayer<R, P, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GareRedriveLayer")
             .field("settings", &self.settings)
             .field("policy", &self.policy)
+            .field("errors", &self.mode)
             .finish_non_exhaustive()
+    }
+}
+
+/// Only this crate's error modes.
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// How the services a [`GareRedriveLayer`] makes report errors:
+/// [`InnerErrors`] (the default) or [`BoxErrors`].
+pub trait ErrorMode<E>: sealed::Sealed + Clone + Send + Sync + 'static {
+    /// The services' error type.
+    type Error;
+    /// The inner service's error, as the services report it.
+    fn inner(error: E) -> Self::Error;
+    /// A failed credentials step, as the services report it (`None`: they
+    /// cannot; the request goes as the caller made it).
+    fn step(error: crate::redrive::BoxError) -> Option<Self::Error>;
+}
+
+/// The services' error is the inner service's, unchanged: the layer adds
+/// no error of its own. The default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InnerErrors;
+
+/// The services' error is `Box<dyn Error + Send + Sync>`: the inner
+/// service's, or the credentials step's. See
+/// [`GareRedriveLayer::box_errors`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BoxErrors;
+
+impl sealed::Sealed for InnerErrors {}
+impl sealed::Sealed for BoxErrors {}
+
+impl<E> ErrorMode<E> for InnerErrors {
+    type Error = E;
+    #[inline]
+    fn inner(error: E) -> E {
+        error
+    }
+    fn step(_error: crate::redrive::BoxError) -> Option<E> {
+        None
+    }
+}
+
+impl<E: Into<crate::redrive::BoxError>> ErrorMode<E> for BoxErrors {
+    type Error = crate::redrive::BoxError;
+    #[inline]
+    fn inner(error: E) -> Self::Error {
+        error.into()
+    }
+    fn step(error: crate::redrive::BoxError) -> Option<Self::Error> {
+        Some(error)
+    }
+}
+/// The response-buffer cap [`GareRedriveLayer`](super::GareRedriveLayer) uses by default: 64 KiB.
+pub const DEFAULT_RESPONSE_CAP: usize = 64 * 1024;
+
+/// A set of HTTP statuses (100 to 999), one bit each: the check on every
+/// response is a shift and a mask.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct StatusSet([u64; 16]);
+
+impl StatusSet {
+    pub(crate) fn insert(&mut self, status: StatusCode) {
+        let code = usize::from(status.as_u16());
+        self.0[code / 64] |= 1 << (code % 64);
+    }
+
+    pub(crate) fn contains(&self, status: StatusCode) -> bool {
+        let code = usize::from(status.as_u16());
+        self.0[code / 64] & (1 << (code % 64)) != 0
+    }
+}
+
+impl FromIterator<StatusCode> for StatusSet {
+    fn from_iter<I: IntoIterator<Item = StatusCode>>(statuses: I) -> Self {
+        let mut set = StatusSet::default();
+        for status in statuses {
+            set.insert(status);
+        }
+        set
+    }
+}
+
+impl std::fmt::Debug for StatusSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let statuses = (100..1000u16)
+            .filter_map(|code| StatusCode::from_u16(code).ok())
+            .filter(|status| self.contains(*status))
+            .map(|status| status.as_u16());
+        f.debug_set().entries(statuses).finish()
+    }
+}
+
+/// Whether `method` may be sent twice with the effect of once: the methods
+/// RFC 9110 calls idempotent, less TRACE (never worth a login).
+pub(crate) fn is_idempotent(method: &Method) -> bool {
+    [
+        Method::GET,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::PUT,
+        Method::DELETE,
+    ]
+    .contains(method)
+}
+
+/// A layer's settings: what its builder methods set.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) triggers: StatusSet,
+    /// The trigger statuses after which any method is retried; after the
+    /// others, only idempotent ones.
+    pub(crate) any_method: StatusSet,
+    pub(crate) response_cap: usize,
+    /// The longest a trigger-status body may take to read.
+    pub(crate) response_read_timeout: Duration,
+    pub(crate) replay_cap: usize,
+    pub(crate) header_challenges: bool,
+    pub(crate) reauth_timeout: Option<Duration>,
+    /// How long a failed reauthentication (or one that did not help) keeps
+    /// its requirements from starting another.
+    pub(crate) reauth_quiet_period: Duration,
+    pub(crate) rejected_tokens: bool,
+    /// Whether credentials may go on plain-`http` requests off loopback.
+    pub(crate) allow_plain_http: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            // Globus sends GAREs on all three: Transfer's
+            // ExternalError.DirListingFailed.LoginFailed is a 502.
+            triggers: [
+                StatusCode::UNAUTHORIZED,
+                StatusCode::FORBIDDEN,
+                StatusCode::BAD_GATEWAY,
+            ]
+            .into_iter()
+            .collect(),
+            // A 401 or 403 is a refusal before anything was done; a 502 may
+            // come after the server acted.
+            any_method: [StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN]
+                .into_iter()
+                .collect(),
+            response_cap: DEFAULT_RESPONSE_CAP,
+            response_read_timeout: Duration::from_secs(10),
+            replay_cap: super::DEFAULT_REPLAY_CAP,
+            header_challenges: true,
+            reauth_timeout: None,
+            reauth_quiet_period: Duration::from_secs(10),
+            rejected_tokens: true,
+            allow_plain_http: false,
+        }
     }
 }

@@ -35,9 +35,13 @@
 //! ```
 //!
 //! # What it does
-//! 1. Sends the request, with the credentials remembered for its origin if
-//!    an earlier reauthentication produced some (never on plain `http` off
-//!    loopback, unless [allowed](GareRedriveLayer::allow_plain_http)).
+//! 1. The credentials step: asks the [`Reauthenticator`] what the request
+//!    goes out with ([`Reauthenticator::credentials`]): a
+//!    [`Login`](crate::login::Login)'s token for its resource server, held,
+//!    refreshed or from a login; or, for a closure, the credentials an
+//!    earlier reauthentication produced for its origin. Never on plain
+//!    `http` off loopback, unless [allowed](GareRedriveLayer::allow_plain_http).
+//!    The inner service is made ready only once they are in hand.
 //! 2. A response whose status is not a trigger (401, 403, 502 by default)
 //!    goes straight back, unread, with no allocation.
 //! 3. A trigger status: the body is read up to a cap (64 KiB), within a
@@ -65,37 +69,30 @@
 
 mod body;
 mod credentials;
-mod engine;
+mod decide;
+mod flight;
 mod future;
-mod inspect;
 mod layer;
-mod memory;
-mod origin;
 mod outcome;
 mod reauth;
-mod redriver;
 mod replay;
-mod replay_body;
 #[cfg(feature = "reqwest")]
 pub(crate) mod reqwest;
 mod service;
-mod settings;
-mod user;
+mod trigger;
 
 pub use body::RedriveBody;
-pub use credentials::{Credentials, InvalidCredentials};
+#[cfg(feature = "login")]
+pub(crate) use credentials::may_carry_token;
+pub use credentials::{Credentials, InvalidCredentials, Origin};
 pub use future::ResponseFuture;
-pub use layer::GareRedriveLayer;
-#[cfg(feature = "login")]
-pub(crate) use origin::may_carry_token;
-pub use origin::Origin;
-pub use outcome::{ReauthError, RedriveOutcome};
+pub use layer::{BoxErrors, ErrorMode, GareRedriveLayer, InnerErrors, DEFAULT_RESPONSE_CAP};
+pub use outcome::RedriveOutcome;
 pub(crate) use reauth::BoxError;
-pub use reauth::{ReauthContext, Reauthenticator};
-#[cfg(feature = "login")]
-pub(crate) use redriver::SentAuthorization;
-pub use replay::{CloneBodyFn, ReplayPolicy, Replayable, ReplayableBodies};
-pub use replay_body::{ReplayBody, DEFAULT_REPLAY_CAP};
+pub use reauth::{
+    Attach, Outgoing, ReauthContext, ReauthError, Reauthenticator, User, WaitForCredentials,
+};
+pub use replay::{
+    CloneBodyFn, ReplayBody, ReplayPolicy, Replayable, ReplayableBodies, DEFAULT_REPLAY_CAP,
+};
 pub use service::GareRedrive;
-pub use settings::DEFAULT_RESPONSE_CAP;
-pub use user::User;

@@ -1,7 +1,6 @@
 //! What the layer did with a response, put in the response's extensions.
 
-use std::fmt;
-use std::sync::Arc;
+use super::ReauthError;
 
 /// What the layer did. Every response whose status is a trigger (and every
 /// retried response) carries one in its extensions; responses with other
@@ -83,66 +82,5 @@ impl RedriveOutcome {
     /// What the layer did with `response`, if it looked at it.
     pub fn of<B>(response: &http::Response<B>) -> Option<&RedriveOutcome> {
         response.extensions().get()
-    }
-}
-
-/// Why a reauthentication failed, shared by every request that waited on it.
-#[derive(Clone)]
-pub struct ReauthError {
-    source: Arc<dyn std::error::Error + Send + Sync>,
-}
-
-impl ReauthError {
-    pub(crate) fn new(source: Box<dyn std::error::Error + Send + Sync>) -> Self {
-        ReauthError {
-            source: Arc::from(source),
-        }
-    }
-
-    pub(crate) fn panicked() -> Self {
-        ReauthError::new("the reauthenticator panicked".into())
-    }
-
-    pub(crate) fn timed_out(limit: std::time::Duration) -> Self {
-        ReauthError::new(format!("the reauthenticator did not finish within {limit:?}").into())
-    }
-
-    pub(crate) fn no_timer(limit: std::time::Duration) -> Self {
-        ReauthError::new(
-            format!(
-                "no tokio runtime with timers is running to keep the reauth_timeout \
-                 ({limit:?}): build the runtime with enable_time()"
-            )
-            .into(),
-        )
-    }
-
-    pub(crate) fn did_not_help() -> Self {
-        ReauthError::new(
-            "the reauthentication did not help: its retry met the same requirements again".into(),
-        )
-    }
-
-    /// The reauthenticator's own error.
-    pub fn inner(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
-        &*self.source
-    }
-}
-
-impl fmt::Debug for ReauthError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("ReauthError").field(&self.source).finish()
-    }
-}
-
-impl fmt::Display for ReauthError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "reauthentication failed: {}", self.source)
-    }
-}
-
-impl std::error::Error for ReauthError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&*self.source)
     }
 }

@@ -1,11 +1,18 @@
-//! The reauthenticator: what the layer calls to get new credentials.
+//! The reauthenticator: what the engine asks for each request's
+//! credentials before it is sent ([`Reauthenticator::credentials`]) and for
+//! new ones when a response asks for more ([`Reauthenticator::reauthenticate`]);
+//! what it is told ([`ReauthContext`], [`Outgoing`], [`User`]) and how it
+//! fails ([`ReauthError`]).
 
+use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
 use http::header::AUTHORIZATION;
-use http::{HeaderValue, Method, StatusCode, Uri};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 
-use super::{Credentials, Origin, User};
+use super::{Credentials, Origin};
 use crate::gare::Gare;
 
 /// The boxed error type reauthenticators' errors turn into (tower's own).
@@ -52,14 +59,46 @@ pub trait Reauthenticator: Send + Sync + 'static {
         cx: ReauthContext,
     ) -> impl Future<Output = Result<Credentials, Self::Error>> + Send;
 
-    /// Whether this reauthenticator puts its tokens on requests itself (a
-    /// [`Login`](crate::login::Login), through its attaching layer inside
-    /// the redrive layer). Then the layer puts the credentials it is given
-    /// on the retry only, and remembers none: each request gets its own
-    /// resource server's token from the reauthenticator. Default: no, the
-    /// layer remembers them (see [`Credentials::for_path_prefix`]).
-    fn attaches_credentials(&self) -> bool {
-        false
+    /// The credentials step: what goes on `request` before it is sent.
+    /// The engine asks this of every request, and makes the inner service
+    /// ready only once the answer is in hand, so a request waiting for a
+    /// login holds none of its capacity.
+    ///
+    /// The default, [`Attach::Remembered`], is for a reauthenticator that
+    /// keeps no tokens (a closure): the engine remembers what
+    /// [`reauthenticate`](Reauthenticator::reauthenticate) returned, per
+    /// user, origin and path prefix, and puts it on later requests. A
+    /// reauthenticator that keeps its own tokens (a
+    /// [`Login`](crate::login::Login)) answers from them: ready, wait for a
+    /// refresh or a login, or none (the request goes as the caller made it).
+    ///
+    /// ```
+    /// use http::{HeaderMap, Method, Uri};
+    /// use tower_gare::redrive::{Attach, Credentials, Outgoing, ReauthContext, Reauthenticator};
+    ///
+    /// struct ApiKey;
+    /// impl Reauthenticator for ApiKey {
+    ///     type Error = std::convert::Infallible;
+    ///     async fn reauthenticate(&self, _cx: ReauthContext) -> Result<Credentials, Self::Error> {
+    ///         Ok(Credentials::bearer("k-2").unwrap())
+    ///     }
+    ///     fn credentials(&self, request: &Outgoing<'_>) -> Attach {
+    ///         match request.uri().host() {
+    ///             Some("api.example.org") => Attach::Ready(Credentials::bearer("k-1").unwrap()),
+    ///             _ => Attach::None,
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let (method, headers) = (Method::GET, HeaderMap::new());
+    /// let uri = Uri::from_static("https://api.example.org/x");
+    /// assert!(matches!(ApiKey.credentials(&Outgoing::new(&method, &uri, &headers)), Attach::Ready(_)));
+    /// let elsewhere = Uri::from_static("https://other.example.org/x");
+    /// assert!(matches!(ApiKey.credentials(&Outgoing::new(&method, &elsewhere, &headers)), Attach::None));
+    /// ```
+    fn credentials(&self, request: &Outgoing<'_>) -> Attach {
+        let _ = request;
+        Attach::Remembered
     }
 
     /// What else requests must share, besides their user, origin and
@@ -88,6 +127,110 @@ where
         cx: ReauthContext,
     ) -> impl Future<Output = Result<Credentials, Self::Error>> + Send {
         self(cx)
+    }
+}
+
+/// The answer of the credentials step ([`Reauthenticator::credentials`]).
+///
+/// ```
+/// use tower_gare::redrive::{Attach, Credentials};
+///
+/// let ready = Attach::Ready(Credentials::bearer("t").unwrap());
+/// assert!(format!("{ready:?}").starts_with("Ready"));
+/// // A refresh or a login to wait for: a future, boxed (this is the rare path).
+/// let wait = Attach::Wait(Box::pin(async { Ok(Credentials::bearer("new").unwrap()) }));
+/// assert_eq!(format!("{wait:?}"), "Wait(..)");
+/// ```
+pub enum Attach {
+    /// Put these on the request, now.
+    Ready(Credentials),
+    /// Wait for these (a refresh, a stored token, a login), then send. The
+    /// inner service is made ready only after. An error fails the request
+    /// through a layer that [boxes errors](super::GareRedriveLayer::box_errors)
+    /// (a [`Login`](crate::login::Login)'s); through one that keeps the
+    /// inner service's error type, the request goes as the caller made it.
+    Wait(WaitForCredentials),
+    /// Send the request as the caller made it.
+    None,
+    /// What the engine remembered of this reauthenticator's credentials
+    /// for the request's user, origin and path prefix, if anything (the
+    /// default, for reauthenticators that keep no tokens).
+    Remembered,
+}
+
+/// Credentials to wait for: [`Attach::Wait`]'s future.
+pub type WaitForCredentials =
+    Pin<Box<dyn Future<Output = Result<Credentials, BoxError>> + Send + 'static>>;
+
+impl fmt::Debug for Attach {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Attach::Ready(credentials) => f.debug_tuple("Ready").field(credentials).finish(),
+            Attach::Wait(_) => f.write_str("Wait(..)"),
+            Attach::None => f.write_str("None"),
+            Attach::Remembered => f.write_str("Remembered"),
+        }
+    }
+}
+
+/// A request about to be sent, as the credentials step sees it: method,
+/// URI, headers (to leave alone a request that carries its own
+/// `Authorization`), and whose it is.
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    method: &'a Method,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+    user: Option<&'a User>,
+}
+
+impl<'a> Outgoing<'a> {
+    /// A request with these parts, made for the program's own user.
+    ///
+    /// ```
+    /// use http::{HeaderMap, Method, Uri};
+    /// use tower_gare::redrive::{Outgoing, User};
+    ///
+    /// let (method, headers) = (Method::GET, HeaderMap::new());
+    /// let uri = Uri::from_static("https://transfer.api.globus.org/v0.10/task_list");
+    /// let alice = User::new("alice");
+    /// let request = Outgoing::new(&method, &uri, &headers).for_user(Some(&alice));
+    /// assert_eq!(request.user().map(User::id), Some("alice"));
+    /// assert_eq!(request.uri().path(), "/v0.10/task_list");
+    /// ```
+    pub fn new(method: &'a Method, uri: &'a Uri, headers: &'a HeaderMap) -> Self {
+        Outgoing {
+            method,
+            uri,
+            headers,
+            user: None,
+        }
+    }
+
+    /// The same request, made for `user` (`None`: the program's own).
+    pub fn for_user(mut self, user: Option<&'a User>) -> Self {
+        self.user = user;
+        self
+    }
+
+    /// The method.
+    pub fn method(&self) -> &'a Method {
+        self.method
+    }
+
+    /// The URI.
+    pub fn uri(&self) -> &'a Uri {
+        self.uri
+    }
+
+    /// The headers, as the caller set them.
+    pub fn headers(&self) -> &'a HeaderMap {
+        self.headers
+    }
+
+    /// Whose request it is: the [`User`] in its extensions, if any.
+    pub fn user(&self) -> Option<&'a User> {
+        self.user
     }
 }
 
@@ -225,5 +368,101 @@ impl ReauthContext {
     /// The status the GARE came with (401, 403, 502, ...).
     pub fn status(&self) -> StatusCode {
         self.status
+    }
+}
+/// Whose request this is, put in the request's extensions by a program that
+/// acts for many people (a science gateway calling Globus for each person
+/// signed in to it). Credentials, refreshes and logins are kept apart per
+/// user: no user's token ever serves another user's request. A request
+/// without one is the program's own (one user, as a command-line tool).
+///
+/// ```
+/// use tower_gare::redrive::User;
+///
+/// let mut request = http::Request::new(());
+/// request.extensions_mut().insert(User::new("alice@example.org"));
+/// assert_eq!(request.extensions().get::<User>().unwrap().id(), "alice@example.org");
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct User(Arc<str>);
+
+impl User {
+    /// The user with this id: any string that names one person to the
+    /// program (a session's subject, an account id). It is also the token
+    /// store's namespace for them.
+    pub fn new(id: impl AsRef<str>) -> Self {
+        User(Arc::from(id.as_ref()))
+    }
+
+    /// The id.
+    pub fn id(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("User").field(&self.id()).finish()
+    }
+}
+
+/// Why a reauthentication failed, shared by every request that waited on it.
+#[derive(Clone)]
+pub struct ReauthError {
+    source: Arc<dyn std::error::Error + Send + Sync>,
+}
+
+impl ReauthError {
+    pub(crate) fn new(source: Box<dyn std::error::Error + Send + Sync>) -> Self {
+        ReauthError {
+            source: Arc::from(source),
+        }
+    }
+
+    pub(crate) fn panicked() -> Self {
+        ReauthError::new("the reauthenticator panicked".into())
+    }
+
+    pub(crate) fn timed_out(limit: std::time::Duration) -> Self {
+        ReauthError::new(format!("the reauthenticator did not finish within {limit:?}").into())
+    }
+
+    pub(crate) fn no_timer(limit: std::time::Duration) -> Self {
+        ReauthError::new(
+            format!(
+                "no tokio runtime with timers is running to keep the reauth_timeout \
+                 ({limit:?}): build the runtime with enable_time()"
+            )
+            .into(),
+        )
+    }
+
+    pub(crate) fn did_not_help() -> Self {
+        ReauthError::new(
+            "the reauthentication did not help: its retry met the same requirements again".into(),
+        )
+    }
+
+    /// The reauthenticator's own error.
+    pub fn inner(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.source
+    }
+}
+
+impl fmt::Debug for ReauthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ReauthError").field(&self.source).finish()
+    }
+}
+
+impl fmt::Display for ReauthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "reauthentication failed: {}", self.source)
+    }
+}
+
+impl std::error::Error for ReauthError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.source)
     }
 }

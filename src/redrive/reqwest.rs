@@ -1,16 +1,16 @@
-//! The redrive engine as a [`reqwest_middleware::Middleware`], beside the
-//! tower service: both run [`Redriver::redrive`], each with its own "send
-//! it again".
+//! The engine as a [`reqwest_middleware::Middleware`], beside the tower
+//! service: the same credentials step, decision and retry, with reqwest's
+//! `next.run` to send.
 
 use std::sync::Arc;
 
 use ::reqwest::{Body, Request, Response, ResponseBuilderExt, Url};
-use ::reqwest_middleware::{Middleware, Next, Result};
+use ::reqwest_middleware::{Error, Middleware, Next, Result};
 use http::{Extensions, Uri};
 use tower_http::follow_redirect::RequestUri;
 
-use super::redriver::{Redriver, Sent};
-use super::{Credentials, GareRedriveLayer, Reauthenticator, RedriveBody, User};
+use super::decide::{Decision, Redriver, Sent, Step};
+use super::{GareRedriveLayer, Reauthenticator, RedriveBody, User};
 
 /// A `reqwest_middleware::Middleware` that answers GAREs by reauthenticating
 /// and retrying once (feature `reqwest`).
@@ -98,7 +98,7 @@ impl<R: Reauthenticator> GareRedriveMiddleware<R> {
     /// let middleware = GareRedriveMiddleware::from_layer(&layer);
     /// assert!(format!("{middleware:?}").contains("response_cap: 16384"));
     /// ```
-    pub fn from_layer<P>(layer: &GareRedriveLayer<R, P>) -> Self {
+    pub fn from_layer<P, M>(layer: &GareRedriveLayer<R, P, M>) -> Self {
         GareRedriveMiddleware {
             redriver: layer.redriver(),
         }
@@ -160,8 +160,20 @@ impl<R: Reauthenticator> Middleware for GareRedriveMiddleware<R> {
         let sent_to = request.url().clone();
         let method = request.method().clone();
         let user = extensions.get::<User>().cloned();
-        let generation = (self.redriver).prepare(user.as_ref(), &uri, request.headers_mut());
-        let sent = Sent::new(method, uri, request.headers(), user, generation);
+        // The credentials step.
+        let headers = request.headers_mut();
+        let carried = match self.redriver.step(&method, &uri, user.as_ref(), headers) {
+            Step::Send(carried) => carried,
+            Step::Wait(credentials) => match credentials.await {
+                Ok(credentials) => {
+                    credentials.apply_to(request.headers_mut());
+                    Default::default()
+                }
+                Err(error) => return Err(Error::Middleware(anyhow_of(error))),
+            },
+            Step::Refused(error) => return Err(Error::Middleware(anyhow_of(error))),
+        };
+        let sent = Sent::new(method, uri, request.headers(), user, carried);
         // reqwest clones every body but a stream; a stream is sent once.
         let replay = request.try_clone();
 
@@ -169,14 +181,26 @@ impl<R: Reauthenticator> Middleware for GareRedriveMiddleware<R> {
         if !self.redriver.triggers(response.status()) {
             return Ok(response);
         }
-        let resend = |mut request: Request, credentials: Credentials| async move {
-            credentials.apply_to(request.headers_mut());
-            next.run(request, extensions).await.map(to_http)
+        let redriver = Arc::clone(&self.redriver);
+        let decided = redriver.decide(sent, replay.is_some(), to_http(response));
+        let retry = match Box::pin(decided).await {
+            Decision::Return(response) => return Ok(to_reqwest(response, &sent_to)),
+            Decision::Retry(retry) => retry,
         };
-        let response = self
-            .redriver
-            .redrive(sent, replay, |_| true, to_http(response), resend)
-            .await?;
+        let Some(mut replay) = replay else {
+            return Ok(to_reqwest(retry.not_replayable(), &sent_to));
+        };
+        let after = retry.send(replay.headers_mut());
+        let sent_with_token = replay.headers().contains_key(http::header::AUTHORIZATION);
+        let retried = to_http(next.run(replay, extensions).await?);
+        let redriver = Arc::clone(&self.redriver);
+        let response = Box::pin(redriver.after_retry(retried, sent_with_token, after)).await;
         Ok(to_reqwest(response, &sent_to))
     }
+}
+
+/// The credentials step's error as the middleware's: the error itself, so
+/// `downcast_ref` finds it (a [`LoginError`](crate::login::LoginError)).
+fn anyhow_of(error: crate::redrive::BoxError) -> anyhow::Error {
+    anyhow::Error::from_boxed(error)
 }

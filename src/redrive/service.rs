@@ -1,6 +1,9 @@
-//! The tower `Service`.
+//! The tower `Service`: `call` runs the credentials step, then sends the
+//! request (or leaves the sending to the future, once its credentials are
+//! in hand).
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -9,10 +12,10 @@ use http::{Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
-use super::future::{Head, Kept, Pending};
-use super::redriver::{Redriver, Sent};
+use super::decide::{Carried, Redriver, Step};
 use super::{
-    GareRedriveLayer, Reauthenticator, RedriveBody, ReplayPolicy, ReplayableBodies, ResponseFuture,
+    ErrorMode, GareRedriveLayer, InnerErrors, Reauthenticator, RedriveBody, ReplayPolicy,
+    ReplayableBodies, ResponseFuture, User,
 };
 
 /// A service that answers GAREs by reauthenticating and retrying once.
@@ -41,10 +44,11 @@ use super::{
 /// assert_eq!(response.status(), 200);
 /// # });
 /// ```
-pub struct GareRedrive<S, R, P = ReplayableBodies> {
+pub struct GareRedrive<S, R, P = ReplayableBodies, M = InnerErrors> {
     inner: S,
     redriver: Arc<Redriver<R>>,
     policy: P,
+    mode: PhantomData<fn() -> M>,
 }
 
 impl<S, R: Reauthenticator> GareRedrive<S, R> {
@@ -55,12 +59,13 @@ impl<S, R: Reauthenticator> GareRedrive<S, R> {
     }
 }
 
-impl<S, R, P> GareRedrive<S, R, P> {
+impl<S, R, P, M> GareRedrive<S, R, P, M> {
     pub(crate) fn from_parts(inner: S, redriver: Arc<Redriver<R>>, policy: P) -> Self {
         GareRedrive {
             inner,
             redriver,
             policy,
+            mode: PhantomData,
         }
     }
 
@@ -80,17 +85,18 @@ impl<S, R, P> GareRedrive<S, R, P> {
     }
 }
 
-impl<S: Clone, R, P: Clone> Clone for GareRedrive<S, R, P> {
+impl<S: Clone, R, P: Clone, M> Clone for GareRedrive<S, R, P, M> {
     fn clone(&self) -> Self {
         GareRedrive {
             inner: self.inner.clone(),
             redriver: Arc::clone(&self.redriver),
             policy: self.policy.clone(),
+            mode: PhantomData,
         }
     }
 }
 
-impl<S: fmt::Debug, R, P: fmt::Debug> fmt::Debug for GareRedrive<S, R, P> {
+impl<S: fmt::Debug, R, P: fmt::Debug, M> fmt::Debug for GareRedrive<S, R, P, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GareRedrive")
             .field("inner", &self.inner)
@@ -100,12 +106,14 @@ impl<S: fmt::Debug, R, P: fmt::Debug> fmt::Debug for GareRedrive<S, R, P> {
     }
 }
 
-impl<S, R, P, B, ResBody> Service<Request<B>> for GareRedrive<S, R, P>
+impl<S, R, P, M, B, ResBody> Service<Request<B>> for GareRedrive<S, R, P, M>
 where
     S: Service<Request<B>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
-    P: ReplayPolicy<B>,
+    P: ReplayPolicy<B> + Send + 'static,
+    M: ErrorMode<S::Error>,
+    M::Error: Send + 'static,
     B: Send + 'static,
     ResBody: Body + Send + 'static,
     ResBody::Data: Buf + Send,
@@ -113,35 +121,47 @@ where
     R: Reauthenticator,
 {
     type Response = Response<RedriveBody<ResBody>>;
-    type Error = S::Error;
-    type Future = ResponseFuture<S, R, B, ResBody>;
+    type Error = M::Error;
+    type Future = ResponseFuture<S, R, B, ResBody, M>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+        self.inner.poll_ready(cx).map_err(M::inner)
     }
 
-    fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let generation = self.redriver.prepare_request(&mut request);
-        let cap = self.redriver.settings.replay_cap;
-        let kept = match self.policy.replay_handle(request.body(), cap) {
-            Some(body) => Kept::Replayable(Head::of(&request), body),
-            // No copy to read it from later: what was sent is kept now.
-            None => Kept::Once(Box::new(Sent::of(&request, generation))),
-        };
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        // The credentials step: what this request goes out with. Its parts
+        // apart, so the step reads the head while it writes the headers.
+        let (mut parts, body) = request.into_parts();
+        let user = parts.extensions.get::<User>();
+        let step = (self.redriver).step(&parts.method, &parts.uri, user, &mut parts.headers);
+        let request = Request::from_parts(parts, body);
         // The service that was made ready is the one called; it then waits
         // in the future for a retry, and a fresh clone takes its place here.
         let clone = self.inner.clone();
-        let mut ready = std::mem::replace(&mut self.inner, clone);
-        let future = ready.call(request);
-        ResponseFuture::new(
-            future,
-            Pending {
-                service: ready,
-                redriver: Arc::clone(&self.redriver),
-                generation,
-                kept,
-                can_replay: P::can_replay,
+        let ready = std::mem::replace(&mut self.inner, clone);
+        let redriver = Arc::clone(&self.redriver);
+        match step {
+            Step::Send(carried) => {
+                let policy = &self.policy;
+                ResponseFuture::send(ready, redriver, policy, carried, request)
+            }
+            // Its capacity is given back at once (the ready service is
+            // dropped): a request that waits for a login holds none, and
+            // makes a clone ready once its credentials are in hand.
+            Step::Wait(wait) => {
+                drop(ready);
+                let service = self.inner.clone();
+                let policy = self.policy.clone();
+                ResponseFuture::wait(wait, service, redriver, policy, request)
+            }
+            Step::Refused(error) => match M::step(error) {
+                Some(error) => ResponseFuture::failed(error),
+                // This mode cannot fail the request: it goes as it was made.
+                None => {
+                    let policy = &self.policy;
+                    ResponseFuture::send(ready, redriver, policy, Carried::default(), request)
+                }
             },
-        )
+        }
     }
 }

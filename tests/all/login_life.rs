@@ -808,8 +808,18 @@ async fn no_token_goes_over_plain_http_off_loopback() {
     let error = client.clone().oneshot(plain).await.unwrap_err();
     assert!(error.to_string().contains("plain http"), "{error}");
     assert_eq!((person.logins(), world.state().api_calls), (0, 0));
-    let allowed = login.attach_layer().allow_plain_http(true);
-    let client = ServiceBuilder::new().layer(allowed).service(world.clone());
+    // The one plain-http setting, on the login.
+    let person = Person::new(&world);
+    let allowed = builder()
+        .client_secret("secret")
+        .scope_requirements("a", ["a:read"])
+        .prompt(person.clone())
+        .allow_plain_http(true)
+        .build(world.clone())
+        .unwrap();
+    let client = ServiceBuilder::new()
+        .layer(allowed.layer())
+        .service(world.clone());
     let plain = Request::get("http://api.example.org/a/read")
         .body(Full::default())
         .unwrap();

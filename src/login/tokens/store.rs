@@ -31,8 +31,10 @@ pub const DEFAULT_NAMESPACE: &str = "DEFAULT";
 /// before a login is started (unless expired), so a program does not log
 /// in on every run.
 ///
-/// The methods block (a file store reads and writes the disk); they are
-/// short, and called once per login or refresh, not per request.
+/// The methods may block (a file store reads and writes the disk, and waits
+/// for the file's lock): a [`Login`](crate::login::Login) calls them on
+/// tokio's blocking pool, never on an async worker, and only when it holds
+/// no token in memory that will do (a refresh, a login, a first request).
 ///
 /// ```
 /// use tower_gare::login::{MemoryTokenStore, Token, TokenStore};
@@ -60,6 +62,20 @@ pub trait TokenStore: Send + Sync + 'static {
     fn take_warnings(&self) -> Vec<StoreWarning> {
         Vec::new()
     }
+    /// Whether the methods may block (file or network I/O, waiting for a
+    /// lock): then a [`Login`](crate::login::Login) calls them on tokio's
+    /// blocking pool. Default: yes. A store in memory says no, and is
+    /// called in place.
+    ///
+    /// ```
+    /// use tower_gare::login::{JsonFileTokenStore, MemoryTokenStore, TokenStore};
+    ///
+    /// assert!(!MemoryTokenStore::default().blocks());
+    /// assert!(JsonFileTokenStore::new("tokens.json").blocks());
+    /// ```
+    fn blocks(&self) -> bool {
+        true
+    }
 }
 
 macro_rules! forward_token_store {
@@ -80,6 +96,9 @@ macro_rules! forward_token_store {
             }
             fn take_warnings(&self) -> Vec<StoreWarning> {
                 (**self).take_warnings()
+            }
+            fn blocks(&self) -> bool {
+                (**self).blocks()
             }
         }
     )*};
@@ -185,6 +204,10 @@ impl MemoryTokenStore {
 }
 
 impl TokenStore for MemoryTokenStore {
+    fn blocks(&self) -> bool {
+        false
+    }
+
     fn get(&self, namespace: &str, resource_server: &str) -> io::Result<Option<Token>> {
         Ok(self
             .namespaces()

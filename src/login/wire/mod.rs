@@ -8,7 +8,9 @@ mod endpoint;
 mod response;
 
 pub use authorize::{AuthorizeRequest, RefreshTokens};
-pub use client::TokenClient;
+pub use client::{IntoTokenClient, TokenClient, ViaTower};
+#[cfg(feature = "reqwest")]
+pub use client::{ReqwestClient, ViaReqwest};
 pub(crate) use endpoint::TokenEndpoint;
 // For `Login`, which is being moved onto `TokenEndpoint` (unused until then).
 #[allow(unused_imports)]

@@ -1,6 +1,7 @@
-//! The redrive engine: credential memory, single-flight reauthentication
-//! and the quiet period after one that failed, shared by every service a
-//! layer makes, their clones, and the reqwest middleware made from it.
+//! One reauthentication per requirement at a time (the single flight), the
+//! quiet period after one that failed, and the memory a closure's
+//! credentials are kept in: the engine every service a layer makes, their
+//! clones, and the reqwest middleware made from it share.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -15,7 +16,8 @@ use futures_util::FutureExt;
 use http::{HeaderMap, Uri};
 use tokio::time::Instant;
 
-use super::memory::Memory;
+use super::credentials::Memory;
+use super::decide::Carried;
 use super::{Credentials, ReauthContext, ReauthError, Reauthenticator, RedriveOutcome, User};
 use crate::deadline::{within, Missed};
 use crate::sync::lock;
@@ -67,6 +69,15 @@ impl Quiet {
 pub(crate) struct Limits {
     pub(crate) timeout: Option<Duration>,
     pub(crate) quiet_period: Duration,
+}
+
+/// What a flight does with the credentials it gets.
+#[derive(Clone, Copy)]
+struct Keep {
+    limits: Limits,
+    /// Remember them for later requests (a reauthenticator that keeps no
+    /// tokens of its own).
+    remember: bool,
 }
 
 struct FlightEntry {
@@ -141,6 +152,12 @@ impl<R: Reauthenticator> Engine<R> {
         }
     }
 
+    /// The reauthenticator, for the credentials step.
+    #[inline]
+    pub(crate) fn reauthenticator(&self) -> &R {
+        &self.reauthenticator
+    }
+
     /// Puts the credentials remembered for `user`'s requests to `uri` on
     /// `headers` and returns their generation (0: none). Allocates nothing,
     /// and costs one atomic load while nothing is remembered: until then,
@@ -180,10 +197,14 @@ impl<R: Reauthenticator> Engine<R> {
         self: &Arc<Self>,
         cx: ReauthContext,
         requirements: String,
-        sent_generation: u64,
+        carried: Carried,
         limits: Limits,
     ) -> (FlightResult, RedriveOutcome) {
-        match self.ticket(cx, requirements, sent_generation, limits) {
+        let keep = Keep {
+            limits,
+            remember: carried.remembered,
+        };
+        match self.ticket(cx, requirements, carried.generation, keep) {
             Ticket::Ready(credentials) => (Ok(credentials), RedriveOutcome::Coalesced),
             Ticket::Started(flight) => (flight.await, RedriveOutcome::Redriven),
             Ticket::Joined(flight) => (flight.await, RedriveOutcome::Coalesced),
@@ -246,7 +267,7 @@ impl<R: Reauthenticator> Engine<R> {
         cx: ReauthContext,
         requirements: String,
         sent_generation: u64,
-        limits: Limits,
+        keep: Keep,
     ) -> Ticket {
         let newer = || {
             let user = cx.user();
@@ -271,7 +292,7 @@ impl<R: Reauthenticator> Engine<R> {
             return Ticket::Quiet(error);
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let run: BoxedFlight = Box::pin(Arc::clone(self).fly(id, requirements.clone(), cx, limits));
+        let run: BoxedFlight = Box::pin(Arc::clone(self).fly(id, requirements.clone(), cx, keep));
         let flight = run.shared();
         // Entries whose waiters all went away are dead weight: drop them.
         flights.retain(|_, entry| entry.flight.upgrade().is_some());
@@ -286,8 +307,9 @@ impl<R: Reauthenticator> Engine<R> {
         id: u64,
         requirements: String,
         cx: ReauthContext,
-        limits: Limits,
+        keep: Keep,
     ) -> FlightResult {
+        let limits = keep.limits;
         let epoch = self.epoch.load(Ordering::Acquire);
         let (user, uri) = (cx.user().cloned(), cx.uri().clone());
         // The reauthenticator is the user's code: a panic in it (while it is
@@ -315,7 +337,7 @@ impl<R: Reauthenticator> Engine<R> {
         match &result {
             Ok(credentials) => {
                 let current = self.epoch.load(Ordering::Acquire) == epoch;
-                if current && !self.reauthenticator.attaches_credentials() {
+                if current && keep.remember {
                     let requirements = requirements.clone();
                     self.memory
                         .remember(user, &uri, requirements, credentials.clone());

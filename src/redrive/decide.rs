@@ -1,8 +1,10 @@
-//! The one slow path, for both transports: read a trigger-status response,
-//! decide, get credentials, send the request again through the transport's
-//! own "send it again", and hand back what came of it.
+//! What the engine decides for a request, shared by both transports: the
+//! credentials it goes out with (the credentials step), whether a trigger
+//! response is a requirement to reauthenticate for and send again, and
+//! what to make of the retried response. The transports (the tower
+//! future, the reqwest middleware) call these in order and do the sending.
 
-use std::future::Future;
+use std::fmt;
 use std::sync::Arc;
 
 use bytes::Buf;
@@ -11,13 +13,13 @@ use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri};
 use http_body::Body;
 use tower_http::follow_redirect::RequestUri;
 
-use super::engine::{Engine, Limits};
-use super::inspect::{refuses_token, requirement};
-use super::origin::may_carry_token;
-use super::settings::{is_idempotent, Settings};
+use super::credentials::may_carry_token;
+use super::flight::{Engine, Limits};
+use super::layer::{is_idempotent, Settings};
+use super::trigger::{refuses_token, requirement};
 use super::{
-    Credentials, Origin, ReauthContext, ReauthError, Reauthenticator, RedriveBody, RedriveOutcome,
-    User,
+    Attach, BoxError, Credentials, Origin, Outgoing, ReauthContext, ReauthError, Reauthenticator,
+    RedriveBody, RedriveOutcome, User, WaitForCredentials,
 };
 use crate::gare::Gare;
 
@@ -28,11 +30,26 @@ pub(crate) struct Redriver<R> {
     pub(crate) engine: Arc<Engine<R>>,
 }
 
-/// The `Authorization` a layer inside this one put on the request (a
-/// [`Login`](crate::login::Login)'s attaching layer), told back in the
-/// response's extensions: this layer saw the request before it had one.
-#[derive(Clone)]
-pub(crate) struct SentAuthorization(pub(crate) HeaderValue);
+/// Where a request's credentials came from, as far as a reauthentication
+/// for it needs to know.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Carried {
+    /// The generation of the remembered credentials it carried (0: none).
+    pub(crate) generation: u64,
+    /// Whether the engine keeps this reauthenticator's credentials for it
+    /// (the reauthenticator answered [`Attach::Remembered`]).
+    pub(crate) remembered: bool,
+}
+
+/// The credentials step's outcome for one request.
+pub(crate) enum Step {
+    /// Send it now (its credentials, if any, are on it).
+    Send(Carried),
+    /// Get its credentials first, then send it.
+    Wait(WaitForCredentials),
+    /// Credentials were wanted on it, but it would carry them in the clear.
+    Refused(BoxError),
+}
 
 /// What the first attempt of a request carried.
 pub(crate) struct Sent {
@@ -40,8 +57,7 @@ pub(crate) struct Sent {
     uri: Uri,
     authorization: Option<HeaderValue>,
     user: Option<User>,
-    /// The generation of the remembered credentials it carried (0: none).
-    generation: u64,
+    carried: Carried,
 }
 
 impl Sent {
@@ -51,26 +67,45 @@ impl Sent {
         uri: Uri,
         headers: &HeaderMap,
         user: Option<User>,
-        generation: u64,
+        carried: Carried,
     ) -> Sent {
         Sent {
             method,
             uri,
             authorization: headers.get(AUTHORIZATION).cloned(),
             user,
-            generation,
+            carried,
         }
     }
 
-    /// What `request` (as sent, remembered credentials on) carried: taken
-    /// on the slow path from the replay copy, so a request that is never
-    /// redriven clones nothing for it.
-    pub(crate) fn of<B>(request: &http::Request<B>, generation: u64) -> Sent {
+    /// What `request` (as sent, credentials on) carried: taken on the slow
+    /// path from the replay copy, so a request that is never redriven
+    /// clones nothing for it.
+    pub(crate) fn of<B>(request: &http::Request<B>, carried: Carried) -> Sent {
         let (method, uri) = (request.method().clone(), request.uri().clone());
         let user = request.extensions().get::<User>().cloned();
-        Sent::new(method, uri, request.headers(), user, generation)
+        Sent::new(method, uri, request.headers(), user, carried)
     }
 }
+
+/// A token would have gone to a plain-`http` URL of a host that is not
+/// loopback: refused (see `GareRedriveLayer::allow_plain_http`).
+#[derive(Debug)]
+pub(crate) struct InsecureUrl {
+    origin: Origin,
+}
+
+impl fmt::Display for InsecureUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "refused to send credentials over plain http to {} (not loopback); use https, or allow_plain_http(true)",
+            self.origin
+        )
+    }
+}
+
+impl std::error::Error for InsecureUrl {}
 
 impl<R> Redriver<R> {
     /// Whether `status` sends a response down the slow path.
@@ -78,9 +113,7 @@ impl<R> Redriver<R> {
     pub(crate) fn triggers(&self, status: StatusCode) -> bool {
         self.settings.triggers.contains(status)
     }
-}
 
-impl<R> Redriver<R> {
     /// Whether credentials may go on a request to `uri`: not on plain
     /// `http` off loopback, unless the layer allows it.
     fn may_carry_credentials(&self, uri: &Uri) -> bool {
@@ -166,98 +199,73 @@ fn answered_elsewhere<B>(response: &Response<B>, sent_to: &Origin) -> bool {
 }
 
 impl<R: Reauthenticator> Redriver<R> {
-    /// Puts the credentials remembered for `user`'s requests to `uri` on
-    /// `headers` (a request about to be sent), and notes what it carries.
-    /// Returns the generation of the credentials put on (0: none).
-    pub(crate) fn prepare(&self, user: Option<&User>, uri: &Uri, headers: &mut HeaderMap) -> u64 {
-        if self.may_carry_credentials(uri) {
-            self.engine.apply_remembered(user, uri, headers)
-        } else {
-            0
-        }
-    }
-
-    /// [`prepare`](Redriver::prepare) for a tower request: one atomic load,
-    /// and nothing cloned or moved, while nothing is remembered.
+    /// The credentials step for a request about to be sent: asks the
+    /// reauthenticator, and puts what it answers now on `headers`.
     #[inline]
-    pub(crate) fn prepare_request<B>(&self, request: &mut http::Request<B>) -> u64 {
-        if !self.engine.remembers_any() {
-            return 0;
-        }
-        let uri = request.uri().clone();
-        let user = request.extensions().get::<User>().cloned();
-        self.prepare(user.as_ref(), &uri, request.headers_mut())
-    }
-
-    /// The slow path. `response` has a trigger status; `replay` is the
-    /// request to send again (`None`: it cannot be); `start_replay` asks,
-    /// right before it is sent, whether it still can, and makes sure it
-    /// still can when sent (see [`Replayable::start_replay`](super::Replayable::start_replay));
-    /// `resend` sends it with the new credentials. One retry, ever: the
-    /// retried response goes back whatever it is, its own requirement
-    /// attached.
-    pub(crate) fn redrive<Req, B, E, Fut>(
-        self: &Arc<Self>,
-        sent: Sent,
-        replay: Option<Req>,
-        start_replay: impl FnOnce(&Req) -> bool,
-        response: Response<B>,
-        resend: impl FnOnce(Req, Credentials) -> Fut,
-    ) -> impl Future<Output = Result<Response<RedriveBody<B>>, E>>
-    where
-        B: Body,
-        B::Data: Buf,
-        Fut: Future<Output = Result<Response<B>, E>>,
-    {
-        // Each stage boxed, the first at once with what it is given: a
-        // request waiting on its retry holds what that stage needs, not the
-        // first answer, its GARE and context all the way (a thousand
-        // waiting requests hold a thousand of them).
-        let decided = Box::pin(Arc::clone(self).decide(sent, replay, start_replay, response));
-        let this = Arc::clone(self);
-        async move {
-            let (replay, credentials, retry) = match decided.await {
-                Decision::Return(response) => return Ok(response),
-                Decision::Retry(replay, credentials, retry) => (replay, credentials, retry),
-            };
-            let sent_with_token = credentials.header_value(&AUTHORIZATION).is_some();
-            let retried = Box::pin(resend(replay, credentials)).await?;
-            Ok(Box::pin(this.after_retry(retried, sent_with_token, retry)).await)
+    pub(crate) fn step(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        user: Option<&User>,
+        headers: &mut HeaderMap,
+    ) -> Step {
+        let request = Outgoing::new(method, uri, headers).for_user(user);
+        match self.engine.reauthenticator().credentials(&request) {
+            // While nothing is remembered, this is one atomic load.
+            Attach::Remembered => {
+                let remembered = true;
+                if !self.engine.remembers_any() || !self.may_carry_credentials(uri) {
+                    return Step::Send(Carried {
+                        generation: 0,
+                        remembered,
+                    });
+                }
+                let generation = self.engine.apply_remembered(user, uri, headers);
+                Step::Send(Carried {
+                    generation,
+                    remembered,
+                })
+            }
+            Attach::None => Step::Send(Carried::default()),
+            _ if !self.may_carry_credentials(uri) => Step::Refused(Box::new(InsecureUrl {
+                origin: Origin::from_uri(uri),
+            })),
+            Attach::Ready(credentials) => {
+                credentials.apply_to(headers);
+                Step::Send(Carried::default())
+            }
+            Attach::Wait(wait) => Step::Wait(wait),
         }
     }
 
-    /// Reads the first answer and decides: hand it back, or send the
-    /// request again with these credentials (reauthenticating once for
-    /// every request with the same requirements).
-    async fn decide<Req, B: Body>(
+    /// Reads the first answer (a trigger status) and decides: hand it
+    /// back, or send the request again with new credentials (one
+    /// reauthentication for every request with the same requirements).
+    /// `replayable`: whether the transport has a copy to send.
+    pub(crate) async fn decide<B: Body>(
         self: Arc<Self>,
-        mut sent: Sent,
-        replay: Option<Req>,
-        start_replay: impl FnOnce(&Req) -> bool,
-        mut response: Response<B>,
-    ) -> Decision<Req, B>
+        sent: Sent,
+        replayable: bool,
+        response: Response<B>,
+    ) -> Decision<B>
     where
         B::Data: Buf,
     {
         let uri = sent.uri.clone();
-        let finish =
-            |response, gare, outcome| Decision::Return(finish(&uri, response, gare, outcome));
-        if let Some(SentAuthorization(inner)) = response.extensions_mut().remove() {
-            sent.authorization = Some(inner);
-        }
         let (parts, body) = response.into_parts();
         let (body, found) = Box::pin(requirement(&self.settings, &parts.headers, body)).await;
         let original = Response::from_parts(parts, body);
         let (needed, gare) = match self.needed(found, sent.authorization.is_some(), &original) {
             Ok(needed) => needed,
-            Err(outcome) => return finish(original, None, outcome),
+            Err(outcome) => return Decision::Return(finish(&uri, original, None, outcome)),
         };
         if let Some(outcome) = self.not_retried(&sent, &original) {
-            return finish(original, gare, outcome);
+            return Decision::Return(finish(&uri, original, gare, outcome));
         }
-        let Some(replay) = replay else {
-            return finish(original, gare, RedriveOutcome::NotReplayable);
-        };
+        if !replayable {
+            let outcome = RedriveOutcome::NotReplayable;
+            return Decision::Return(finish(&uri, original, gare, outcome));
+        }
         let mut cx = ReauthContext::new(needed, sent.method, sent.uri, original.status());
         cx.sent_authorization = sent.authorization;
         cx.user = sent.user;
@@ -266,52 +274,50 @@ impl<R: Reauthenticator> Redriver<R> {
         // Enough of the request to ask of the retry's answer whether the
         // reauthentication helped (not the GARE: the answer brings its own).
         let (method, user) = (cx.method.clone(), cx.user.clone());
-        let limits = self.limits();
-        let flight = self
-            .engine
-            .credentials_for(cx, requirements.clone(), sent.generation, limits);
+        let flight =
+            self.engine
+                .credentials_for(cx, requirements.clone(), sent.carried, self.limits());
         let (credentials, outcome) = Box::pin(flight).await;
         let credentials = match credentials {
             Ok(credentials) => credentials,
-            Err(error) => return finish(original, gare, RedriveOutcome::ReauthFailed(error)),
+            Err(error) => {
+                let outcome = RedriveOutcome::ReauthFailed(error);
+                return Decision::Return(finish(&uri, original, gare, outcome));
+            }
         };
-        // A login can take minutes, and a streaming body can outgrow its
-        // recording meanwhile: look again before giving up the original.
-        // From this look on, the first attempt's upload no longer records.
-        if !start_replay(&replay) {
-            return finish(original, gare, RedriveOutcome::NotReplayable);
-        }
-        let retry = Retry {
-            method,
-            uri,
-            user,
-            requirements,
-            outcome,
-        };
-        Decision::Retry(replay, credentials, retry)
+        Decision::Retry(Retry {
+            credentials,
+            original,
+            gare,
+            after: AfterRetry {
+                method,
+                uri,
+                user,
+                requirements,
+                outcome,
+            },
+        })
     }
 
     /// The retried response, handed back whatever it is (one retry, ever),
-    /// its own requirement attached.
-    async fn after_retry<B: Body>(
-        &self,
-        mut retried: Response<B>,
-        mut sent_with_token: bool,
-        retry: Retry,
+    /// its own requirement attached. `sent_with_token`: whether the retry
+    /// carried `Authorization`.
+    pub(crate) async fn after_retry<B: Body>(
+        self: Arc<Self>,
+        retried: Response<B>,
+        sent_with_token: bool,
+        after: AfterRetry,
     ) -> Response<RedriveBody<B>>
     where
         B::Data: Buf,
     {
-        let Retry {
+        let AfterRetry {
             method,
             uri,
             user,
             requirements,
             outcome,
-        } = retry;
-        if let Some(SentAuthorization(_)) = retried.extensions_mut().remove() {
-            sent_with_token = true;
-        }
+        } = after;
         if !self.triggers(retried.status()) {
             return finish(&uri, retried.map(RedriveBody::new), None, outcome);
         }
@@ -340,15 +346,40 @@ impl<R: Reauthenticator> Redriver<R> {
 }
 
 /// What the first answer decided.
-enum Decision<Req, B: Body> {
+pub(crate) enum Decision<B: Body> {
     /// Hand this back.
     Return(Response<RedriveBody<B>>),
-    /// Send the request again with these credentials.
-    Retry(Req, Credentials, Retry),
+    /// Send the request again.
+    Retry(Retry<B>),
+}
+
+/// A decision to send a request again: its new credentials, and the first
+/// answer, kept until the transport knows it can still send the copy (a
+/// streaming body may have outgrown its recording during a long login).
+pub(crate) struct Retry<B: Body> {
+    credentials: Credentials,
+    original: Response<RedriveBody<B>>,
+    gare: Option<Gare>,
+    after: AfterRetry,
+}
+
+impl<B: Body> Retry<B> {
+    /// The copy cannot be sent after all: the first answer, GARE attached.
+    pub(crate) fn not_replayable(self) -> Response<RedriveBody<B>> {
+        let outcome = RedriveOutcome::NotReplayable;
+        finish(&self.after.uri, self.original, self.gare, outcome)
+    }
+
+    /// Go ahead: the first answer is dropped; the credentials go on the
+    /// copy, and what the retried response is read with is kept.
+    pub(crate) fn send(self, headers: &mut HeaderMap) -> AfterRetry {
+        self.credentials.apply_to(headers);
+        self.after
+    }
 }
 
 /// What the retried response is read with.
-struct Retry {
+pub(crate) struct AfterRetry {
     method: Method,
     uri: Uri,
     user: Option<User>,

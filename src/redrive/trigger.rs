@@ -13,7 +13,7 @@ use http::header::CONTENT_LENGTH;
 use http::HeaderMap;
 use http_body::{Body, Frame};
 
-use super::settings::Settings;
+use super::layer::Settings;
 use super::{RedriveBody, RedriveOutcome};
 use crate::challenge;
 use crate::deadline::{within, Missed};
