@@ -199,8 +199,14 @@ impl<R: Reauthenticator> Middleware for GareRedriveMiddleware<R> {
     }
 }
 
-/// The credentials step's error as the middleware's: the error itself, so
-/// `downcast_ref` finds it (a [`LoginError`](crate::login::LoginError)).
+/// The credentials step's error as the middleware's: a
+/// [`LoginError`](crate::login::LoginError) as itself, so `downcast_ref`
+/// finds it; any other error boxed (`downcast_ref::<Box<dyn Error + Send + Sync>>`).
 fn anyhow_of(error: crate::redrive::BoxError) -> anyhow::Error {
+    #[cfg(feature = "login")]
+    let error = match error.downcast::<crate::login::LoginError>() {
+        Ok(login) => return anyhow::Error::new(*login),
+        Err(other) => other,
+    };
     anyhow::Error::from_boxed(error)
 }

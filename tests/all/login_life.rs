@@ -2,20 +2,20 @@
 //! authorization server and two resource servers on one origin: the first
 //! request, scope requirements that last, refresh and rotation, refused
 //! tokens, client credentials, logout, identities, users, plain HTTP.
-#![cfg(feature = "login")]
+#![cfg(all(feature = "login", feature = "reqwest"))]
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ::tower::{Service, ServiceExt};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
-use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_gare::gare::Gare;
 use tower_gare::login::{
     AuthorizationResponse, AuthorizeRequest, JsonFileTokenStore, Login, LoginError,
@@ -24,8 +24,7 @@ use tower_gare::login::{
 };
 use tower_gare::redrive::{RedriveOutcome, User};
 
-const AUTH: &str = "https://auth.test/";
-const API: &str = "https://api.test";
+use crate::transport::{both_transports, Client, Transport};
 
 /// The resource server of a scope: `a:read` is `a`'s.
 fn resource_server_of(scope: &str) -> &str {
@@ -58,22 +57,60 @@ struct State {
     api_calls: usize,
     /// GAREs leave out the scope they need (as Flows leaves out a flow's own).
     gares_miss_scope: bool,
+    /// Answers a request before the world does, when it gives an answer
+    /// (and may rewrite the request it lets through).
+    front: Option<Front>,
 }
 
+type Front = Arc<dyn Fn(&mut Request<Full<Bytes>>) -> Option<Response<Full<Bytes>>> + Send + Sync>;
+
 #[derive(Clone)]
-struct World(Arc<Mutex<State>>);
+struct World {
+    shared: Arc<Mutex<State>>,
+    /// Where it serves, on 127.0.0.1: its authorization server and its
+    /// resource servers `a` and `b` (under `/a/` and `/b/`).
+    addr: std::net::SocketAddr,
+}
 
 impl World {
-    fn new() -> Self {
-        World(Arc::new(Mutex::new(State {
+    /// A world serving on a free port of 127.0.0.1.
+    async fn start() -> Self {
+        let shared = Arc::new(Mutex::new(State {
             ttl: 3600,
             identity: "alice-id".into(),
             ..State::default()
-        })))
+        }));
+        let serving = shared.clone();
+        let addr = crate::common::serve(move |request: Request<hyper::body::Incoming>| {
+            let world = World {
+                shared: serving.clone(),
+                addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            };
+            async move {
+                let (parts, body) = request.into_parts();
+                let body = body
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
+                let request = Request::from_parts(parts, Full::new(body));
+                world
+                    .oneshot(request)
+                    .await
+                    .unwrap_or_else(|never| match never {})
+            }
+        })
+        .await;
+        World { shared, addr }
+    }
+
+    /// Its base URL.
+    fn base(&self) -> String {
+        format!("http://{}", self.addr)
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.0.lock().unwrap()
+        self.shared.lock().unwrap()
     }
 
     /// Every access token stops working (expired or revoked server-side).
@@ -259,7 +296,11 @@ impl Service<Request<Full<Bytes>>> for World {
         std::task::Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request<Full<Bytes>>) -> Self::Future {
+    fn call(&mut self, mut request: Request<Full<Bytes>>) -> Self::Future {
+        let front = self.state().front.clone();
+        if let Some(answer) = front.and_then(|front| front(&mut request)) {
+            return std::future::ready(Ok(answer));
+        }
         let world = self.clone();
         let (parts, body) = request.into_parts();
         // The bodies here are `Full`: ready at once.
@@ -273,13 +314,13 @@ impl Service<Request<Full<Bytes>>> for World {
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
         let response = match (parts.uri.host(), parts.uri.path()) {
-            (Some("auth.test"), "/v2/oauth2/token") => {
+            (_, "/v2/oauth2/token") => {
                 let (status, doc) = world.token_endpoint(&parts.headers, &form);
                 let mut response = Response::new(Full::new(Bytes::from(doc.to_string())));
                 *response.status_mut() = status;
                 response
             }
-            (Some("auth.test"), "/v2/oauth2/token/revoke") => {
+            (_, "/v2/oauth2/token/revoke") => {
                 let (status, doc) = world.revoke(&form);
                 let mut response = Response::new(Full::new(Bytes::from(doc.to_string())));
                 *response.status_mut() = status;
@@ -356,61 +397,58 @@ impl Prompt for Person {
     }
 }
 
-fn resource_servers() -> ResourceServers {
+fn resource_servers(world: &World) -> ResourceServers {
     ResourceServers::new()
-        .with(&format!("{API}/a/"), "a")
-        .with(&format!("{API}/b/"), "b")
-        .with("http://api.example.org/a/", "a")
+        .with(&format!("{}/a/", world.base()), "a")
+        .with(&format!("{}/b/", world.base()), "b")
+        .with(
+            &format!("http://api.example.org:{}/a/", world.addr.port()),
+            "a",
+        )
 }
 
 /// A login on the in-memory world's authorization server, both resource
 /// servers mapped.
-fn builder() -> tower_gare::login::LoginBuilder {
+fn builder(world: &World) -> tower_gare::login::LoginBuilder {
     Login::builder("client")
-        .auth_base_url(AUTH)
-        .resource_servers(resource_servers())
+        .auth_base_url(world.base())
+        .resource_servers(resource_servers(&world))
 }
 
-fn login_with<T: TokenStore>(world: &World, store: T) -> (Login<World, Person, T>, Person) {
+fn login_with<X: Transport, T: TokenStore>(
+    world: &World,
+    store: T,
+) -> (Login<X::Http, Person, T>, Person) {
     let person = Person::new(world);
-    let login = builder()
+    let login = builder(world)
         .client_secret("secret")
         .scope_requirements("a", ["a:read"])
         .scope_requirements("b", ["b:x"])
         .prompt(person.clone())
         .token_store(store)
-        .build(world.clone())
+        .build(X::http(world.addr))
         .unwrap();
     (login, person)
 }
 
 fn get(path: &str) -> Request<Full<Bytes>> {
-    Request::get(format!("{API}{path}"))
-        .body(Full::default())
-        .unwrap()
+    Request::get(path).body(Full::default()).unwrap()
 }
 
-async fn send<S>(client: &S, request: Request<Full<Bytes>>) -> (StatusCode, Option<RedriveOutcome>)
-where
-    S: Service<
-            Request<Full<Bytes>>,
-            Response = Response<tower_gare::redrive::RedriveBody<Full<Bytes>>>,
-        > + Clone,
-    S::Error: std::fmt::Debug,
-{
+async fn send(
+    client: &Client,
+    request: Request<Full<Bytes>>,
+) -> (StatusCode, Option<RedriveOutcome>) {
     let response = client.clone().oneshot(request).await.unwrap();
     (response.status(), RedriveOutcome::of(&response).cloned())
 }
 
-#[tokio::test]
-async fn the_first_request_is_authorized_and_a_second_program_logs_in_no_more() {
-    let world = World::new();
+async fn the_first_request_is_authorized_and_a_second_program_logs_in_no_more<X: Transport>() {
+    let world = World::start().await;
     let dir = std::env::temp_dir().join(format!("tower-gare-life-{}", std::process::id()));
     let path = dir.join("tokens.json");
-    let (login, person) = login_with(&world, JsonFileTokenStore::new(&path));
-    let client = ServiceBuilder::new()
-        .layer(login.layer())
-        .service(world.clone());
+    let (login, person) = login_with::<X, _>(&world, JsonFileTokenStore::new(&path));
+    let client = X::client(&login, world.addr);
     let (status, outcome) = send(&client, get("/a/read")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
@@ -422,23 +460,18 @@ async fn the_first_request_is_authorized_and_a_second_program_logs_in_no_more() 
     assert_eq!(person.asked(0), ["a:read", "b:x"]);
 
     // The next run of the program: tokens from the file, no login.
-    let (login, person) = login_with(&world, JsonFileTokenStore::new(&path));
-    let client = ServiceBuilder::new()
-        .layer(login.layer())
-        .service(world.clone());
+    let (login, person) = login_with::<X, _>(&world, JsonFileTokenStore::new(&path));
+    let client = X::client(&login, world.addr);
     assert_eq!(send(&client, get("/b/x")).await.0, StatusCode::OK);
     assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
     assert_eq!(person.logins(), 0);
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-#[tokio::test]
-async fn scope_requirements_last_so_consents_never_ping_pong() {
-    let world = World::new();
-    let (login, person) = login_with(&world, MemoryTokenStore::default());
-    let client = ServiceBuilder::new()
-        .layer(login.layer())
-        .service(world.clone());
+async fn scope_requirements_last_so_consents_never_ping_pong<X: Transport>() {
+    let world = World::start().await;
+    let (login, person) = login_with::<X, _>(&world, MemoryTokenStore::default());
+    let client = X::client(&login, world.addr);
     assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
     // A GARE for a:write: one login that asks for it and keeps a:read.
     let (status, outcome) = send(&client, get("/a/write")).await;
@@ -458,13 +491,10 @@ async fn scope_requirements_last_so_consents_never_ping_pong() {
     assert_eq!(person.logins(), 2);
 }
 
-#[tokio::test]
-async fn two_resource_servers_on_one_origin_alternate_without_a_gare() {
-    let world = World::new();
-    let (login, person) = login_with(&world, MemoryTokenStore::default());
-    let client = ServiceBuilder::new()
-        .layer(login.layer())
-        .service(world.clone());
+async fn two_resource_servers_on_one_origin_alternate_without_a_gare<X: Transport>() {
+    let world = World::start().await;
+    let (login, person) = login_with::<X, _>(&world, MemoryTokenStore::default());
+    let client = X::client(&login, world.addr);
     for path in ["/a/read", "/b/x", "/a/read", "/b/x", "/a/read", "/b/x"] {
         let (status, outcome) = send(&client, get(path)).await;
         assert_eq!(status, StatusCode::OK, "{path}");
@@ -474,22 +504,19 @@ async fn two_resource_servers_on_one_origin_alternate_without_a_gare() {
     assert_eq!(world.state().api_calls, 6);
 }
 
-#[tokio::test]
-async fn tokens_are_refreshed_before_they_expire_and_rotation_is_kept() {
-    let world = World::new();
+async fn tokens_are_refreshed_before_they_expire_and_rotation_is_kept<X: Transport>() {
+    let world = World::start().await;
     world.state().ttl = 30; // inside the 60 s refresh margin
     let store = Arc::new(MemoryTokenStore::default());
     let person = Person::new(&world);
-    let login = builder()
+    let login = builder(&world)
         .scope_requirements("a", ["a:read"])
         .refresh_tokens(RefreshTokens::GlobusAccessType)
         .prompt(person.clone())
         .token_store(Arc::clone(&store))
-        .build(world.clone())
+        .build(X::http(world.addr))
         .unwrap();
-    let client = ServiceBuilder::new()
-        .layer(login.layer())
-        .service(world.clone());
+    let client = X::client(&login, world.addr);
     assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
     assert_eq!(
         person.seen.lock().unwrap()[0].param("access_type"),
@@ -512,19 +539,16 @@ async fn tokens_are_refreshed_before_they_expire_and_rotation_is_kept() {
     assert_eq!(person.logins(), 1);
 }
 
-#[tokio::test]
-async fn a_refused_token_is_refreshed_once_and_the_request_retried() {
-    let world = World::new();
+async fn a_refused_token_is_refreshed_once_and_the_request_retried<X: Transport>() {
+    let world = World::start().await;
     let person = Person::new(&world);
-    let login = builder()
+    let login = builder(&world)
         .scope_requirements("a", ["a:read"])
         .refresh_tokens(RefreshTokens::GlobusAccessType)
         .prompt(person.clone())
-        .build(world.clone())
+        .build(X::http(world.addr))
         .unwrap();
-    let client = ServiceBuilder::new()
-        .layer(login.layer())
-        .service(world.clone());
+    let client = X::client(&login, world.addr);
     assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
     world.expire_all_access();
     let (status, outcome) = send(&client, get("/a/read")).await;
@@ -540,17 +564,14 @@ async fn a_refused_token_is_refreshed_once_and_the_request_retried() {
     assert_eq!(person.logins(), 2);
 }
 
-#[tokio::test]
-async fn without_a_prompt_a_needed_login_says_what_to_run() {
-    let world = World::new();
-    let login = builder()
+async fn without_a_prompt_a_needed_login_says_what_to_run<X: Transport>() {
+    let world = World::start().await;
+    let login = builder(&world)
         .scope_requirements("a", ["a:read"])
         .prompt(NeverPrompt)
-        .build(world.clone())
+        .build(X::http(world.addr))
         .unwrap();
-    let client = ServiceBuilder::new()
-        .layer(login.layer())
-        .service(world.clone());
+    let client = X::client(&login, world.addr);
     let error = client.oneshot(get("/a/read")).await.unwrap_err();
     let error = error.downcast_ref::<LoginError>().expect("a login error");
     let LoginError::LoginRequired {
@@ -561,7 +582,7 @@ async fn without_a_prompt_a_needed_login_says_what_to_run() {
     else {
         panic!("{error:?}");
     };
-    assert!(authorize_url.starts_with("https://auth.test/v2/oauth2/authorize?"));
+    assert!(authorize_url.starts_with(&format!("{}/v2/oauth2/authorize?", world.base())));
     assert_eq!(commands, &["globus session consent 'a:read'"]);
     assert_eq!(
         gare.as_ref().map(|g| g.code.as_str()),
@@ -574,20 +595,17 @@ async fn without_a_prompt_a_needed_login_says_what_to_run() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_thousand_requests_on_one_expired_token_cause_one_refresh() {
+async fn a_thousand_requests_on_one_expired_token_cause_one_refresh<X: Transport>() {
     for server_side in [false, true] {
-        let world = World::new();
+        let world = World::start().await;
         let person = Person::new(&world);
-        let login = builder()
+        let login = builder(&world)
             .scope_requirements("a", ["a:read"])
             .refresh_tokens(RefreshTokens::GlobusAccessType)
             .prompt(person.clone())
-            .build(world.clone())
+            .build(X::http(world.addr))
             .unwrap();
-        let client = ServiceBuilder::new()
-            .layer(login.layer())
-            .service(world.clone());
+        let client = X::client(&login, world.addr);
         assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
         if server_side {
             // The server refuses the token the client still thinks good.
@@ -608,14 +626,12 @@ async fn a_thousand_requests_on_one_expired_token_cause_one_refresh() {
             let store = MemoryTokenStore::default();
             store.put(DEFAULT_NAMESPACE, &[expired]).unwrap();
             let person2 = Person::new(&world);
-            let login2 = builder()
+            let login2 = builder(&world)
                 .prompt(person2.clone())
                 .token_store(store)
-                .build(world.clone())
+                .build(X::http(world.addr))
                 .unwrap();
-            let client2 = ServiceBuilder::new()
-                .layer(login2.layer())
-                .service(world.clone());
+            let client2 = X::client(&login2, world.addr);
             let calls = (0..1000).map(|_| {
                 let client = client2.clone();
                 tokio::spawn(async move { client.oneshot(get("/a/read")).await.unwrap().status() })
@@ -639,20 +655,17 @@ async fn a_thousand_requests_on_one_expired_token_cause_one_refresh() {
     }
 }
 
-#[tokio::test]
-async fn a_client_acts_as_itself_and_cannot_meet_a_session_requirement() {
-    let world = World::new();
+async fn a_client_acts_as_itself_and_cannot_meet_a_session_requirement<X: Transport>() {
+    let world = World::start().await;
     let login = Login::builder("svc")
         .client_secret("svc-secret")
         .client_credentials()
-        .auth_base_url(AUTH)
-        .resource_servers(resource_servers())
+        .auth_base_url(world.base())
+        .resource_servers(resource_servers(&world))
         .scope_requirements("a", ["a:read"])
-        .build(world.clone())
+        .build(X::http(world.addr))
         .unwrap();
-    let client = ServiceBuilder::new()
-        .layer(login.layer())
-        .service(world.clone());
+    let client = X::client(&login, world.addr);
     assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
     assert_eq!(world.state().client_credentials, ["a:read"]);
     // A GARE for more scopes: another grant, with them.
@@ -668,11 +681,9 @@ async fn a_client_acts_as_itself_and_cannot_meet_a_session_requirement() {
             ..Default::default()
         },
     );
-    let api = tower::service_fn(move |_req: Request<Full<Bytes>>| {
-        let response = mfa.to_response().map(|body| Full::new(Bytes::from(body)));
-        async move { Ok::<_, Infallible>(response) }
-    });
-    let client = ServiceBuilder::new().layer(login.layer()).service(api);
+    world.state().front = Some(Arc::new(move |_req| {
+        Some(mfa.to_response().map(|body| Full::new(Bytes::from(body))))
+    }));
     let response = client.oneshot(get("/a/read")).await.unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let Some(RedriveOutcome::ReauthFailed(error)) = RedriveOutcome::of(&response) else {
@@ -684,13 +695,10 @@ async fn a_client_acts_as_itself_and_cannot_meet_a_session_requirement() {
     ));
 }
 
-#[tokio::test]
-async fn logout_revokes_every_token_and_forgets_them() {
-    let world = World::new();
-    let (login, person) = login_with(&world, MemoryTokenStore::default());
-    let client = ServiceBuilder::new()
-        .layer(login.layer())
-        .service(world.clone());
+async fn logout_revokes_every_token_and_forgets_them<X: Transport>() {
+    let world = World::start().await;
+    let (login, person) = login_with::<X, _>(&world, MemoryTokenStore::default());
+    let client = X::client(&login, world.addr);
     assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
     let issued: Vec<String> = world.state().access.keys().cloned().collect();
     login.logout().await.unwrap();
@@ -709,13 +717,10 @@ async fn logout_revokes_every_token_and_forgets_them() {
     assert_eq!(person.logins(), 2);
 }
 
-#[tokio::test]
-async fn a_login_as_another_identity_is_refused_and_the_stored_tokens_kept() {
-    let world = World::new();
-    let (login, _person) = login_with(&world, MemoryTokenStore::default());
-    let client = ServiceBuilder::new()
-        .layer(login.layer())
-        .service(world.clone());
+async fn a_login_as_another_identity_is_refused_and_the_stored_tokens_kept<X: Transport>() {
+    let world = World::start().await;
+    let (login, _person) = login_with::<X, _>(&world, MemoryTokenStore::default());
+    let client = X::client(&login, world.addr);
     assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
     let before = login.token_store().get_all(DEFAULT_NAMESPACE).unwrap();
     assert_eq!(before[0].identity_id.as_deref(), Some("alice-id"));
@@ -734,13 +739,10 @@ async fn a_login_as_another_identity_is_refused_and_the_stored_tokens_kept() {
     );
 }
 
-#[tokio::test]
-async fn each_users_tokens_are_kept_apart() {
-    let world = World::new();
-    let (login, person) = login_with(&world, MemoryTokenStore::default());
-    let client = ServiceBuilder::new()
-        .layer(login.layer())
-        .service(world.clone());
+async fn each_users_tokens_are_kept_apart<X: Transport>() {
+    let world = World::start().await;
+    let (login, person) = login_with::<X, _>(&world, MemoryTokenStore::default());
+    let client = X::client(&login, world.addr);
     let for_user = |user: &str, identity: &str| {
         world.state().identity = identity.into();
         let mut request = get("/a/read");
@@ -752,14 +754,14 @@ async fn each_users_tokens_are_kept_apart() {
         .oneshot(for_user("alice", "alice-id"))
         .await
         .unwrap();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let body = response.into_body();
     assert!(String::from_utf8_lossy(&body).contains("alice-id"));
     let response = client
         .clone()
         .oneshot(for_user("bob", "bob-id"))
         .await
         .unwrap();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let body = response.into_body();
     assert!(
         String::from_utf8_lossy(&body).contains("bob-id"),
         "bob's own login, not alice's token"
@@ -770,7 +772,7 @@ async fn each_users_tokens_are_kept_apart() {
         .oneshot(for_user("alice", "bob-id"))
         .await
         .unwrap();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let body = response.into_body();
     assert!(String::from_utf8_lossy(&body).contains("alice-id"));
     assert_eq!(person.logins(), 2);
     let store = login.token_store();
@@ -795,44 +797,42 @@ async fn each_users_tokens_are_kept_apart() {
     assert!(store.get(DEFAULT_NAMESPACE, "a").unwrap().is_none());
 }
 
-#[tokio::test]
-async fn no_token_goes_over_plain_http_off_loopback() {
-    let world = World::new();
-    let (login, person) = login_with(&world, MemoryTokenStore::default());
-    let client = ServiceBuilder::new()
-        .layer(login.layer())
-        .service(world.clone());
-    let plain = Request::get("http://api.example.org/a/read")
-        .body(Full::default())
-        .unwrap();
+async fn no_token_goes_over_plain_http_off_loopback<X: Transport>() {
+    let world = World::start().await;
+    let (login, person) = login_with::<X, _>(&world, MemoryTokenStore::default());
+    let client = X::client(&login, world.addr);
+    let plain = Request::get(format!(
+        "http://api.example.org:{}/a/read",
+        world.addr.port()
+    ))
+    .body(Full::default())
+    .unwrap();
     let error = client.clone().oneshot(plain).await.unwrap_err();
     assert!(error.to_string().contains("plain http"), "{error}");
     assert_eq!((person.logins(), world.state().api_calls), (0, 0));
     // The one plain-http setting, on the login.
     let person = Person::new(&world);
-    let allowed = builder()
+    let allowed = builder(&world)
         .client_secret("secret")
         .scope_requirements("a", ["a:read"])
         .prompt(person.clone())
         .allow_plain_http(true)
-        .build(world.clone())
+        .build(X::http(world.addr))
         .unwrap();
-    let client = ServiceBuilder::new()
-        .layer(allowed.layer())
-        .service(world.clone());
-    let plain = Request::get("http://api.example.org/a/read")
-        .body(Full::default())
-        .unwrap();
+    let client = X::client(&allowed, world.addr);
+    let plain = Request::get(format!(
+        "http://api.example.org:{}/a/read",
+        world.addr.port()
+    ))
+    .body(Full::default())
+    .unwrap();
     assert!(client.oneshot(plain).await.is_ok());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_gares_for_one_resource_server_at_once_are_one_login() {
-    let world = World::new();
-    let (login, person) = login_with(&world, MemoryTokenStore::default());
-    let client = ServiceBuilder::new()
-        .layer(login.layer())
-        .service(world.clone());
+async fn two_gares_for_one_resource_server_at_once_are_one_login<X: Transport>() {
+    let world = World::start().await;
+    let (login, person) = login_with::<X, _>(&world, MemoryTokenStore::default());
+    let client = X::client(&login, world.addr);
     assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
     let (one, two) = tokio::join!(
         send(&client, get("/a/write")),
@@ -843,13 +843,12 @@ async fn two_gares_for_one_resource_server_at_once_are_one_login() {
     assert_eq!(person.asked(1), ["a:admin", "a:read", "a:write", "b:x"]);
 }
 
-#[tokio::test]
-async fn a_hook_adds_the_scope_a_gare_left_out_before_the_login() {
+async fn a_hook_adds_the_scope_a_gare_left_out_before_the_login<X: Transport>() {
     for amend in [false, true] {
-        let world = World::new();
+        let world = World::start().await;
         world.state().gares_miss_scope = true;
         let person = Person::new(&world);
-        let mut builder = builder()
+        let mut builder = builder(&world)
             .scope_requirements("a", ["a:read"])
             .prompt(person.clone());
         if amend {
@@ -863,10 +862,8 @@ async fn a_hook_adds_the_scope_a_gare_left_out_before_the_login() {
                 }
             });
         }
-        let login = builder.build(world.clone()).unwrap();
-        let client = ServiceBuilder::new()
-            .layer(login.layer())
-            .service(world.clone());
+        let login = builder.build(X::http(world.addr)).unwrap();
+        let client = X::client(&login, world.addr);
         assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
         let (status, outcome) = send(&client, get("/a/write")).await;
         if amend {
@@ -881,15 +878,15 @@ async fn a_hook_adds_the_scope_a_gare_left_out_before_the_login() {
     }
 }
 
-#[tokio::test]
-async fn without_a_prompt_a_session_gare_says_which_globus_cli_command_meets_it() {
-    let world = World::new();
-    let (login, _) = login_with(&world, MemoryTokenStore::default());
-    let client = ServiceBuilder::new()
-        .layer(login.layer())
-        .service(world.clone());
+async fn without_a_prompt_a_session_gare_says_which_globus_cli_command_meets_it<X: Transport>() {
+    let world = World::start().await;
+    let (login, _) = login_with::<X, _>(&world, MemoryTokenStore::default());
+    let client = X::client(&login, world.addr);
     assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
-    let never = builder().prompt(NeverPrompt).build(world.clone()).unwrap();
+    let never = builder(&world)
+        .prompt(NeverPrompt)
+        .build(X::http(world.addr))
+        .unwrap();
     let session = |params: Value| {
         let gare = json!({"code": "AuthorizationRequired", "authorization_parameters": params});
         tower_gare::gare::to_gare(&gare).unwrap()
@@ -942,10 +939,9 @@ async fn without_a_prompt_a_session_gare_says_which_globus_cli_command_meets_it(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_session_gares_that_arrive_together_are_met_by_one_login() {
-    let world = World::new();
-    let (login, person) = login_with(&world, MemoryTokenStore::default());
+async fn two_session_gares_that_arrive_together_are_met_by_one_login<X: Transport>() {
+    let world = World::start().await;
+    let (login, person) = login_with::<X, _>(&world, MemoryTokenStore::default());
     // `/a/mfa` wants an MFA session, `/a/dom` a session from uni.edu: each
     // answers a GARE until a login asked for its requirement.
     let asked = {
@@ -960,9 +956,7 @@ async fn two_session_gares_that_arrive_together_are_met_by_one_login() {
                 .unwrap_or(false)
         }
     };
-    let inner = world.clone();
-    let api = tower::service_fn(move |mut req: Request<Full<Bytes>>| {
-        let mut world = inner.clone();
+    world.state().front = Some(Arc::new(move |req| {
         let path = req.uri().path().to_owned();
         let gare = match path.as_str() {
             "/a/mfa" if !asked("session_required_mfa", "true") => {
@@ -973,21 +967,18 @@ async fn two_session_gares_that_arrive_together_are_met_by_one_login() {
             }
             _ => None,
         };
-        async move {
-            if let Some(params) = gare {
-                let body =
-                    json!({"code": "AuthorizationRequired", "authorization_parameters": params});
-                let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
-                *response.status_mut() = StatusCode::FORBIDDEN;
-                return Ok::<_, Infallible>(response);
-            }
-            if path != "/v2/oauth2/token" && req.uri().host() == Some("api.test") {
-                *req.uri_mut() = format!("{API}/a/read").parse().unwrap();
-            }
-            world.call(req).await
+        if let Some(params) = gare {
+            let body = json!({"code": "AuthorizationRequired", "authorization_parameters": params});
+            let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+            *response.status_mut() = StatusCode::FORBIDDEN;
+            return Some(response);
         }
-    });
-    let client = ServiceBuilder::new().layer(login.layer()).service(api);
+        if path == "/a/mfa" || path == "/a/dom" {
+            *req.uri_mut() = "/a/read".parse().unwrap();
+        }
+        None
+    }));
+    let client = X::client(&login, world.addr);
     assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
     let (mfa, dom) = tokio::join!(send(&client, get("/a/mfa")), send(&client, get("/a/dom")));
     assert_eq!((mfa.0, dom.0), (StatusCode::OK, StatusCode::OK));
@@ -1009,7 +1000,9 @@ fn secrets_never_go_to_a_plain_http_token_endpoint_off_loopback() {
     let plain = Login::builder("client")
         .client_secret("secret")
         .auth_base_url("http://auth.example.org/")
-        .build(World::new());
+        .build(<crate::transport::Tower as Transport>::http(
+            std::net::SocketAddr::from(([127, 0, 0, 1], 9)),
+        ));
     assert!(
         matches!(&plain, Err(tower_gare::login::LoginConfigError::InsecureUrl { url }) if url.starts_with("http://auth.example.org/")),
         "{:?}",
@@ -1017,17 +1010,16 @@ fn secrets_never_go_to_a_plain_http_token_endpoint_off_loopback() {
     );
     let loopback = Login::builder("client")
         .auth_base_url("http://127.0.0.1:9/")
-        .build(World::new());
+        .build(<crate::transport::Tower as Transport>::http(
+            std::net::SocketAddr::from(([127, 0, 0, 1], 9)),
+        ));
     assert!(loopback.is_ok());
 }
 
-#[tokio::test]
-async fn a_malformed_gare_scope_fails_its_request_only() {
-    let world = World::new();
-    let (login, person) = login_with(&world, MemoryTokenStore::default());
-    let client = ServiceBuilder::new()
-        .layer(login.layer())
-        .service(world.clone());
+async fn a_malformed_gare_scope_fails_its_request_only<X: Transport>() {
+    let world = World::start().await;
+    let (login, person) = login_with::<X, _>(&world, MemoryTokenStore::default());
+    let client = X::client(&login, world.addr);
     assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
     let bad = Gare::new(
         "ConsentRequired",
@@ -1051,3 +1043,23 @@ async fn a_malformed_gare_scope_fails_its_request_only() {
     assert_eq!(send(&client, get("/a/write")).await.0, StatusCode::OK);
     assert_eq!(person.logins(), 2);
 }
+
+both_transports!(
+    the_first_request_is_authorized_and_a_second_program_logs_in_no_more,
+    scope_requirements_last_so_consents_never_ping_pong,
+    two_resource_servers_on_one_origin_alternate_without_a_gare,
+    tokens_are_refreshed_before_they_expire_and_rotation_is_kept,
+    a_refused_token_is_refreshed_once_and_the_request_retried,
+    without_a_prompt_a_needed_login_says_what_to_run,
+    a_thousand_requests_on_one_expired_token_cause_one_refresh,
+    a_client_acts_as_itself_and_cannot_meet_a_session_requirement,
+    logout_revokes_every_token_and_forgets_them,
+    a_login_as_another_identity_is_refused_and_the_stored_tokens_kept,
+    each_users_tokens_are_kept_apart,
+    no_token_goes_over_plain_http_off_loopback,
+    two_gares_for_one_resource_server_at_once_are_one_login,
+    a_hook_adds_the_scope_a_gare_left_out_before_the_login,
+    without_a_prompt_a_session_gare_says_which_globus_cli_command_meets_it,
+    two_session_gares_that_arrive_together_are_met_by_one_login,
+    a_malformed_gare_scope_fails_its_request_only,
+);

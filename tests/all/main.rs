@@ -20,7 +20,7 @@ mod gare_props;
 mod hardening;
 #[cfg(feature = "login")]
 mod login;
-#[cfg(feature = "login")]
+#[cfg(all(feature = "login", feature = "reqwest"))]
 mod login_life;
 #[cfg(feature = "login")]
 mod oidc_probe;
@@ -36,5 +36,7 @@ mod terminal;
 mod testing_helpers;
 #[cfg(feature = "login")]
 mod token_file_python;
+#[cfg(all(feature = "login", feature = "reqwest"))]
+mod transport;
 #[cfg(feature = "login")]
 mod wire_oidc;
