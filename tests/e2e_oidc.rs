@@ -6,6 +6,10 @@
 //! introspection, and a hyper-util client over real sockets. The person at
 //! the prompt is the fixture's headless browser.
 //!
+//! Each runs twice, once per transport (`transport.rs`): `Login::layer()`
+//! on a hyper-util client, and `Login::middleware()` on a reqwest client
+//! whose login exchanges its tokens over reqwest too.
+//!
 //! These are the real-server twins of `tests/login_life.rs`: refresh before
 //! expiry, a refused token refreshed and the request retried, rotation,
 //! logout that revokes, client credentials, and `invalid_grant` on a
@@ -14,13 +18,16 @@
 //! Without node or `tests/oidc/node_modules` every test prints SKIPPED and
 //! passes, unless `REQUIRE_OIDC=1`, under which they fail. Run:
 //! `REQUIRE_OIDC=1 cargo test --all-features --test e2e_oidc`.
-#![cfg(feature = "login")]
+#![cfg(all(feature = "login", feature = "reqwest"))]
 
 #[path = "support/oidc.rs"]
 mod oidc;
 
 #[path = "../examples/common/mod.rs"]
 mod common;
+
+#[path = "all/transport.rs"]
+mod transport;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -32,16 +39,18 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use oidc::{
-    Browser, Http, OidcConfig, OidcServer, NATIVE_CLIENT_ID, RESOURCE, SERVICE_CLIENT_ID,
+    Browser, OidcConfig, OidcServer, NATIVE_CLIENT_ID, RESOURCE, SERVICE_CLIENT_ID,
     SERVICE_CLIENT_SECRET,
 };
 use serde_json::Value;
-use tower::{Service, ServiceBuilder, ServiceExt};
+use tower::Service;
 use tower_gare::login::{
     AuthorizationResponse, AuthorizeRequest, Login, LoginBuilder, LoginError, MemoryTokenStore,
-    NeverPrompt, Prompt, RefreshTokens, ResourceServers, Token, TokenStore, DEFAULT_NAMESPACE,
+    NeverPrompt, Prompt, RefreshTokens, ResourceServers, Token, TokenClient, TokenStore,
+    DEFAULT_NAMESPACE,
 };
 use tower_gare::redrive::RedriveOutcome;
+use transport::{both_transports, Client, Transport};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -144,15 +153,16 @@ struct Call {
 /// The client a `Login` exchanges codes and refreshes over: a hyper-util
 /// client that records every call and its answer.
 #[derive(Clone)]
-struct Recorder {
-    http: Http,
+struct Recorder<H> {
+    http: H,
     calls: Arc<Mutex<Vec<Call>>>,
 }
 
-impl Recorder {
-    fn new() -> Self {
+impl<H: TokenClient> Recorder<H> {
+    /// A recorder that sends over the transport's own client.
+    fn new<X: Transport<Http = H>>() -> Self {
         Recorder {
-            http: oidc::http(),
+            http: X::http(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
             calls: Arc::default(),
         }
     }
@@ -170,7 +180,7 @@ impl Recorder {
     }
 }
 
-impl Service<Request<Full<Bytes>>> for Recorder {
+impl<H: TokenClient> Service<Request<Full<Bytes>>> for Recorder<H> {
     type Response = Response<Full<Bytes>>;
     type Error = BoxError;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
@@ -201,10 +211,10 @@ impl Service<Request<Full<Bytes>>> for Recorder {
             };
             let response = this
                 .http
-                .request(Request::from_parts(parts, Full::new(body)))
+                .send(Request::from_parts(parts, Full::new(body)))
                 .await?;
             let (parts, body) = response.into_parts();
-            let body = body.collect().await?.to_bytes();
+            let body = body.collect().await.map_err(Into::into)?.to_bytes();
             call.status = parts.status;
             call.error = serde_json::from_slice::<Value>(&body)
                 .ok()
@@ -266,9 +276,9 @@ struct World {
 impl World {
     /// `None` (after a SKIPPED line) when node or the server's
     /// `node_modules` is missing, unless `REQUIRE_OIDC=1`.
-    async fn start(test: &str, access_ttl: u64) -> Option<World> {
+    async fn start<X: Transport>(test: &str, access_ttl: u64) -> Option<World> {
         let server = Arc::new(OidcServer::start_with(
-            test,
+            &format!("{test}-{}", X::NAME),
             OidcConfig::default().access_ttl(access_ttl),
         )?);
         let seen = Seen::default();
@@ -278,6 +288,14 @@ impl World {
 
     fn url(&self) -> String {
         format!("{}/files", self.api)
+    }
+
+    /// The resource server's address.
+    fn api_addr(&self) -> std::net::SocketAddr {
+        self.api
+            .trim_start_matches("http://")
+            .parse()
+            .expect("the resource server's address")
     }
 
     /// A login as `client_id` at this server (whose endpoints are not
@@ -338,27 +356,15 @@ struct Answer {
     body: Value,
 }
 
-/// A GET to `url` through `client`: the answer, or the error the layers
+/// A GET to `url` through `client`: the answer, or the error the client
 /// failed with.
-async fn get<S, B>(client: &S, url: &str) -> Result<Answer, BoxError>
-where
-    S: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone,
-    S::Error: Into<BoxError>,
-    B: http_body::Body,
-    B::Error: Into<BoxError>,
-{
+async fn get(client: &Client, url: &str) -> Result<Answer, BoxError> {
     let request = Request::get(url).body(Full::default()).unwrap();
     let exchange = async {
-        let response = client.clone().oneshot(request).await.map_err(Into::into)?;
+        let response = client.clone().oneshot(request).await?;
         let status = response.status();
         let outcome = RedriveOutcome::of(&response).cloned();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(Into::into)?
-            .to_bytes();
-        let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let body = serde_json::from_slice(response.body()).unwrap_or(Value::Null);
         Ok(Answer {
             status,
             outcome,
@@ -371,13 +377,7 @@ where
 }
 
 /// A GET that must succeed with 200.
-async fn get_ok<S, B>(client: &S, url: &str) -> Answer
-where
-    S: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone,
-    S::Error: Into<BoxError>,
-    B: http_body::Body,
-    B::Error: Into<BoxError>,
-{
+async fn get_ok(client: &Client, url: &str) -> Answer {
     let answer = get(client, url)
         .await
         .unwrap_or_else(|e| panic!("GET {url}: {e}"));
@@ -401,26 +401,23 @@ fn stored(store: &MemoryTokenStore) -> Token {
 // ---------------------------------------------------------------------------
 // The tests
 
-#[tokio::test]
-async fn a_token_is_refreshed_before_it_expires() {
+async fn a_token_is_refreshed_before_it_expires<X: Transport>() {
     // Tokens live 5 s and are refreshed 3 s before: a 2 s window in which
     // the first token serves, then a refresh well before it expires.
-    let Some(world) = World::start("a_token_is_refreshed_before_it_expires", 5).await else {
+    let Some(world) = World::start::<X>("a_token_is_refreshed_before_it_expires", 5).await else {
         return;
     };
     let margin = Duration::from_secs(3);
     let prompt = BrowserPrompt::new();
     let store = Arc::new(MemoryTokenStore::default());
-    let recorder = Recorder::new();
+    let recorder = Recorder::new::<X>();
     let login = world
         .person(margin)
         .prompt(prompt.clone())
         .token_store(Arc::clone(&store))
         .build(recorder.clone())
         .unwrap();
-    let client = ServiceBuilder::new()
-        .layer(login.layer())
-        .service(oidc::http());
+    let client = X::client(&login, world.api_addr());
 
     // The first request: a login, and the token is on it from the start.
     let first = get_ok(&client, &world.url()).await;
@@ -478,10 +475,9 @@ async fn a_token_is_refreshed_before_it_expires() {
     );
 }
 
-#[tokio::test]
-async fn a_refused_token_is_refreshed_once_and_the_request_retried() {
+async fn a_refused_token_is_refreshed_once_and_the_request_retried<X: Transport>() {
     // Access tokens live 1 s on the server.
-    let Some(world) = World::start(
+    let Some(world) = World::start::<X>(
         "a_refused_token_is_refreshed_once_and_the_request_retried",
         1,
     )
@@ -495,11 +491,9 @@ async fn a_refused_token_is_refreshed_once_and_the_request_retried() {
         .person(Duration::ZERO)
         .prompt(first_prompt.clone())
         .token_store(Arc::clone(&store))
-        .build(Recorder::new())
+        .build(Recorder::new::<X>())
         .unwrap();
-    let client = ServiceBuilder::new()
-        .layer(first.layer())
-        .service(oidc::http());
+    let client = X::client(&first, world.api_addr());
     get_ok(&client, &world.url()).await;
     let token = stored(&store);
 
@@ -514,16 +508,14 @@ async fn a_refused_token_is_refreshed_once_and_the_request_retried() {
 
     // The next program run with that file (the default 60 s margin).
     let prompt = BrowserPrompt::new();
-    let recorder = Recorder::new();
+    let recorder = Recorder::new::<X>();
     let login = world
         .person(tower_gare::login::DEFAULT_REFRESH_MARGIN)
         .prompt(prompt.clone())
         .token_store(Arc::clone(&store))
         .build(recorder.clone())
         .unwrap();
-    let client = ServiceBuilder::new()
-        .layer(login.layer())
-        .service(oidc::http());
+    let client = X::client(&login, world.api_addr());
     let answer = get_ok(&client, &world.url()).await;
     assert!(
         matches!(answer.outcome, Some(RedriveOutcome::Redriven)),
@@ -549,9 +541,8 @@ async fn a_refused_token_is_refreshed_once_and_the_request_retried() {
     assert_eq!((prompt.logins(), first_prompt.logins()), (0, 1), "no login");
 }
 
-#[tokio::test]
-async fn a_refresh_rotates_the_refresh_token_and_the_old_one_is_refused() {
-    let Some(world) = World::start(
+async fn a_refresh_rotates_the_refresh_token_and_the_old_one_is_refused<X: Transport>() {
+    let Some(world) = World::start::<X>(
         "a_refresh_rotates_the_refresh_token_and_the_old_one_is_refused",
         3,
     )
@@ -562,16 +553,14 @@ async fn a_refresh_rotates_the_refresh_token_and_the_old_one_is_refused() {
     let margin = Duration::from_secs(2);
     let prompt = BrowserPrompt::new();
     let store = Arc::new(MemoryTokenStore::default());
-    let recorder = Recorder::new();
+    let recorder = Recorder::new::<X>();
     let login = world
         .person(margin)
         .prompt(prompt.clone())
         .token_store(Arc::clone(&store))
         .build(recorder.clone())
         .unwrap();
-    let client = ServiceBuilder::new()
-        .layer(login.layer())
-        .service(oidc::http());
+    let client = X::client(&login, world.api_addr());
     get_ok(&client, &world.url()).await;
     let first = stored(&store);
     let old_refresh = first.refresh_token().expect("a refresh token").to_owned();
@@ -622,9 +611,8 @@ async fn a_refresh_rotates_the_refresh_token_and_the_old_one_is_refused() {
     assert_eq!(prompt.logins(), 2);
 }
 
-#[tokio::test]
-async fn logout_revokes_the_tokens_and_the_next_request_logs_in_again() {
-    let Some(world) = World::start(
+async fn logout_revokes_the_tokens_and_the_next_request_logs_in_again<X: Transport>() {
+    let Some(world) = World::start::<X>(
         "logout_revokes_the_tokens_and_the_next_request_logs_in_again",
         5,
     )
@@ -634,16 +622,14 @@ async fn logout_revokes_the_tokens_and_the_next_request_logs_in_again() {
     };
     let prompt = BrowserPrompt::new();
     let store = Arc::new(MemoryTokenStore::default());
-    let recorder = Recorder::new();
+    let recorder = Recorder::new::<X>();
     let login = world
         .person(Duration::from_secs(1))
         .prompt(prompt.clone())
         .token_store(Arc::clone(&store))
         .build(recorder.clone())
         .unwrap();
-    let client = ServiceBuilder::new()
-        .layer(login.layer())
-        .service(oidc::http());
+    let client = X::client(&login, world.api_addr());
     get_ok(&client, &world.url()).await;
     let token = stored(&store);
     let refresh = token.refresh_token().unwrap().to_owned();
@@ -685,14 +671,13 @@ async fn logout_revokes_the_tokens_and_the_next_request_logs_in_again() {
     assert_eq!(world.seen.refusals(), 0);
 }
 
-#[tokio::test]
-async fn a_client_acts_as_itself_with_no_prompt() {
-    let Some(world) = World::start("a_client_acts_as_itself_with_no_prompt", 5).await else {
+async fn a_client_acts_as_itself_with_no_prompt<X: Transport>() {
+    let Some(world) = World::start::<X>("a_client_acts_as_itself_with_no_prompt", 5).await else {
         return;
     };
     let prompt = BrowserPrompt::new();
     let store = Arc::new(MemoryTokenStore::default());
-    let recorder = Recorder::new();
+    let recorder = Recorder::new::<X>();
     let login = world
         .login(SERVICE_CLIENT_ID)
         .client_secret(SERVICE_CLIENT_SECRET)
@@ -702,9 +687,7 @@ async fn a_client_acts_as_itself_with_no_prompt() {
         .token_store(Arc::clone(&store))
         .build(recorder.clone())
         .unwrap();
-    let client = ServiceBuilder::new()
-        .layer(login.layer())
-        .service(oidc::http());
+    let client = X::client(&login, world.api_addr());
 
     let answer = get_ok(&client, &world.url()).await;
     assert!(answer.outcome.is_none());
@@ -752,23 +735,21 @@ async fn a_client_acts_as_itself_with_no_prompt() {
     assert_eq!(prompt.logins(), 0, "no person was asked");
 }
 
-#[tokio::test]
-async fn invalid_grant_on_a_refresh_means_one_login() {
-    let Some(world) = World::start("invalid_grant_on_a_refresh_means_one_login", 5).await else {
+async fn invalid_grant_on_a_refresh_means_one_login<X: Transport>() {
+    let Some(world) = World::start::<X>("invalid_grant_on_a_refresh_means_one_login", 5).await
+    else {
         return;
     };
     let prompt = BrowserPrompt::new();
     let store = Arc::new(MemoryTokenStore::default());
-    let recorder = Recorder::new();
+    let recorder = Recorder::new::<X>();
     let login = world
         .person(Duration::from_secs(1))
         .prompt(prompt.clone())
         .token_store(Arc::clone(&store))
         .build(recorder.clone())
         .unwrap();
-    let client = ServiceBuilder::new()
-        .layer(login.layer())
-        .service(oidc::http());
+    let client = X::client(&login, world.api_addr());
     get_ok(&client, &world.url()).await;
     let token = stored(&store);
 
@@ -817,10 +798,9 @@ async fn invalid_grant_on_a_refresh_means_one_login() {
     assert_ne!(renewed.refresh_token(), Some(refresh));
 }
 
-#[tokio::test]
-async fn invalid_grant_with_no_one_to_prompt_is_login_required() {
+async fn invalid_grant_with_no_one_to_prompt_is_login_required<X: Transport>() {
     let Some(world) =
-        World::start("invalid_grant_with_no_one_to_prompt_is_login_required", 5).await
+        World::start::<X>("invalid_grant_with_no_one_to_prompt_is_login_required", 5).await
     else {
         return;
     };
@@ -830,11 +810,9 @@ async fn invalid_grant_with_no_one_to_prompt_is_login_required() {
         .person(Duration::from_secs(1))
         .prompt(BrowserPrompt::new())
         .token_store(Arc::clone(&store))
-        .build(Recorder::new())
+        .build(Recorder::new::<X>())
         .unwrap();
-    let client = ServiceBuilder::new()
-        .layer(person.layer())
-        .service(oidc::http());
+    let client = X::client(&person, world.api_addr());
     get_ok(&client, &world.url()).await;
     let token = stored(&store);
     // ...and the refresh token was revoked since.
@@ -850,16 +828,14 @@ async fn invalid_grant_with_no_one_to_prompt_is_login_required() {
 
     // A batch job whose token is due for a refresh: the refresh is refused,
     // no one may be prompted, and the request fails saying what to do.
-    let recorder = Recorder::new();
+    let recorder = Recorder::new::<X>();
     let job = world
         .person(Duration::from_secs(10))
         .prompt(NeverPrompt)
         .token_store(Arc::clone(&store))
         .build(recorder.clone())
         .unwrap();
-    let client = ServiceBuilder::new()
-        .layer(job.layer())
-        .service(oidc::http());
+    let client = X::client(&job, world.api_addr());
     let error = match get(&client, &world.url()).await {
         Err(error) => error,
         Ok(answer) => panic!("expected LoginRequired, got {}", answer.status),
@@ -889,16 +865,14 @@ async fn invalid_grant_with_no_one_to_prompt_is_login_required() {
 
     // A job that still thinks the token good: the resource server refuses
     // it, the refresh is refused, and the 401 comes back with the reason.
-    let recorder = Recorder::new();
+    let recorder = Recorder::new::<X>();
     let job = world
         .person(Duration::from_secs(1))
         .prompt(NeverPrompt)
         .token_store(Arc::clone(&store))
         .build(recorder.clone())
         .unwrap();
-    let client = ServiceBuilder::new()
-        .layer(job.layer())
-        .service(oidc::http());
+    let client = X::client(&job, world.api_addr());
     let answer = get(&client, &world.url()).await.unwrap();
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
     let Some(RedriveOutcome::ReauthFailed(error)) = &answer.outcome else {
@@ -920,3 +894,13 @@ async fn invalid_grant_with_no_one_to_prompt_is_login_required() {
         [(token.access_token().to_owned(), StatusCode::UNAUTHORIZED)]
     );
 }
+
+both_transports!(
+    a_token_is_refreshed_before_it_expires,
+    a_refused_token_is_refreshed_once_and_the_request_retried,
+    a_refresh_rotates_the_refresh_token_and_the_old_one_is_refused,
+    logout_revokes_the_tokens_and_the_next_request_logs_in_again,
+    a_client_acts_as_itself_with_no_prompt,
+    invalid_grant_on_a_refresh_means_one_login,
+    invalid_grant_with_no_one_to_prompt_is_login_required,
+);

@@ -22,7 +22,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::TokioExecutor;
 use tower::{Service, ServiceBuilder, ServiceExt};
-use tower_gare::login::{Login, LoginError, Prompt, ReqwestClient, TokenStore};
+use tower_gare::login::{Login, LoginError, Prompt, ReqwestClient, TokenClient, TokenStore};
 use tower_gare::redrive::User;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -77,12 +77,14 @@ impl Client {
 /// One of the two ways a program sends its requests.
 pub trait Transport: Send + Sync + 'static {
     /// The HTTP client the login exchanges its codes and tokens over.
-    type Http: tower_gare::login::TokenClient;
+    type Http: TokenClient;
+    /// Its name, to tell the two runs of a scenario apart.
+    const NAME: &'static str;
     /// A client for the login, whose every host resolves to `server`.
     fn http(server: SocketAddr) -> Self::Http;
     /// A client with `login` on it, to `server`.
-    fn client<P: Prompt, T: TokenStore>(
-        login: &Login<Self::Http, P, T>,
+    fn client<C: TokenClient, P: Prompt, T: TokenStore>(
+        login: &Login<C, P, T>,
         server: SocketAddr,
     ) -> Client;
 }
@@ -95,13 +97,17 @@ pub struct Reqwest;
 
 impl Transport for Tower {
     type Http = Hyper;
+    const NAME: &'static str = "tower";
 
     fn http(server: SocketAddr) -> Hyper {
         let connector = HttpConnector::new_with_resolver(ToServer(server));
         HyperClient::builder(TokioExecutor::new()).build(connector)
     }
 
-    fn client<P: Prompt, T: TokenStore>(login: &Login<Hyper, P, T>, server: SocketAddr) -> Client {
+    fn client<C: TokenClient, P: Prompt, T: TokenStore>(
+        login: &Login<C, P, T>,
+        server: SocketAddr,
+    ) -> Client {
         let service = ServiceBuilder::new()
             .layer(login.layer())
             .service(Self::http(server));
@@ -130,14 +136,15 @@ fn reqwest_client(server: SocketAddr) -> reqwest::Client {
 
 impl Transport for Reqwest {
     type Http = ReqwestClient;
+    const NAME: &'static str = "reqwest";
 
     fn http(server: SocketAddr) -> ReqwestClient {
         use tower_gare::login::IntoTokenClient;
         reqwest_client(server).into_token_client()
     }
 
-    fn client<P: Prompt, T: TokenStore>(
-        login: &Login<ReqwestClient, P, T>,
+    fn client<C: TokenClient, P: Prompt, T: TokenStore>(
+        login: &Login<C, P, T>,
         server: SocketAddr,
     ) -> Client {
         let client = reqwest_middleware::ClientBuilder::new(reqwest_client(server))
@@ -186,6 +193,7 @@ impl Transport for Reqwest {
 
 /// A test per transport for each scenario named: `name::<Tower>()` and
 /// `name::<Reqwest>()`, in modules `via_tower` and `via_reqwest`.
+#[allow(unused_macros)]
 macro_rules! both_transports {
     ($($scenario:ident),* $(,)?) => {
         mod via_tower {
@@ -206,4 +214,5 @@ macro_rules! both_transports {
         }
     };
 }
+#[allow(unused_imports)]
 pub(crate) use both_transports;
