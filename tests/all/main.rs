@@ -13,6 +13,8 @@ mod support;
 
 mod challenge;
 #[cfg(feature = "login")]
+mod credentials_step;
+#[cfg(feature = "login")]
 mod e2e_fauxbus;
 mod gare_model;
 mod gare_parity;

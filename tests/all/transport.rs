@@ -79,6 +79,7 @@ pub trait Transport: Send + Sync + 'static {
     /// The HTTP client the login exchanges its codes and tokens over.
     type Http: TokenClient;
     /// Its name, to tell the two runs of a scenario apart.
+    #[allow(dead_code)] // by the end-to-end tests of their own binary
     const NAME: &'static str;
     /// A client for the login, whose every host resolves to `server`.
     fn http(server: SocketAddr) -> Self::Http;
