@@ -2,8 +2,9 @@
 //! GAREs: the Rust take on the Python SDK user guide's
 //! `ls_with_session_handling.py`.
 //!
-//! What it shows: the `Login` reauthenticator (command-line prompt, tokens
-//! kept in a file) under `GareRedriveLayer` on an HTTPS hyper-util client.
+//! What it shows: a `Login` (command-line prompt, tokens kept in a file)
+//! and its one layer, `login.layer()`, on an HTTPS hyper-util client: the
+//! first request gets its token (stored, refreshed, or from a login).
 //! When the collection needs consent (`ConsentRequired`, its `data_access`
 //! scope) or a session (`session_required_single_domain`, MFA, ...) the
 //! layer logs the user in with exactly those requirements and lists again.
@@ -29,7 +30,7 @@ use hyper_util::rt::TokioExecutor;
 use tower::{Layer, ServiceExt};
 use tower_gare::gare::Gare;
 use tower_gare::login::{environment, JsonFileTokenStore, Login};
-use tower_gare::redrive::{GareRedriveLayer, RedriveOutcome};
+use tower_gare::redrive::RedriveOutcome;
 
 const TRANSFER_ALL: &str = "urn:globus:auth:scope:transfer.api.globus.org:all";
 
@@ -66,12 +67,10 @@ async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
     let uri: Uri =
         format!("{transfer}v0.10/operation/endpoint/{collection}/ls?{path_query}").parse()?;
 
-    // The first request needs a token: a stored one, or a login.
-    let first = login.credentials_for(&uri).await?;
-    let client = GareRedriveLayer::new(login).layer(http);
-
-    let mut request = Request::get(uri).body(Full::new(Bytes::new()))?;
-    first.apply_to(request.headers_mut());
+    // The layer gives the request its token (a stored one, or a login),
+    // and answers a GARE with one login and one retry.
+    let client = login.layer().layer(http);
+    let request = Request::get(uri).body(Full::new(Bytes::new()))?;
     let response = client.oneshot(request).await?;
     let status = response.status();
     let outcome = response.extensions().get::<RedriveOutcome>().cloned();

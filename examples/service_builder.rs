@@ -1,13 +1,18 @@
-//! The layer composed with tower-http layers and a generic retry layer.
+//! `Login::layer()` composed with tower-http layers and a generic retry layer.
 //!
 //! Order matters:
-//! - a generic retry (tower's `Retry`, here for 5xx) goes *outside* the GARE
-//!   layer: Transfer's 502 `ExternalError.DirListingFailed.LoginFailed` is a
-//!   GARE, not a transient failure, and the GARE layer must see it first;
-//!   the retry policy then sees the redriven 200 and leaves it alone;
-//! - `SetRequestHeaderLayer` that sets `Authorization` goes outside too (the
-//!   GARE layer replaces it with the credentials it learned);
+//! - a generic retry (tower's `Retry`, here for 5xx) goes *outside* the
+//!   login's layer: Transfer's 502 `ExternalError.DirListingFailed.LoginFailed`
+//!   is a GARE, not a transient failure, and the login's layer must see it
+//!   first; the retry policy then sees the redriven 200 and leaves it alone;
+//! - `SetRequestHeaderLayer` for the program's own headers goes either
+//!   side (a request that carries its own `Authorization` is left as it is:
+//!   the login puts its tokens only on requests without one);
 //! - `TraceLayer` and a timeout can go either side: inside, per attempt.
+//!
+//! The login here is a service's own (client credentials, no person): its
+//! first request gets a token for Transfer's scope, the 502 GARE asks for a
+//! collection's `data_access` too, and one more grant brings it.
 //!
 //! Run: `cargo run --example service_builder`.
 
@@ -18,16 +23,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{bearer, reply, serve};
+use common::{bearer, client_credentials_grant, reply, serve};
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tower::retry::Policy;
 use tower::{ServiceBuilder, ServiceExt};
-use tower_gare::redrive::{Credentials, GareRedriveLayer, ReauthContext, RedriveOutcome};
+use tower_gare::login::{Login, ResourceServers};
+use tower_gare::redrive::RedriveOutcome;
 use tower_http::set_header::SetRequestHeaderLayer;
 use tower_http::trace::TraceLayer;
+
+const TRANSFER: &str = "transfer.api.globus.org";
+const TRANSFER_ALL: &str = "urn:globus:auth:scope:transfer.api.globus.org:all";
 
 /// Retries 5xx answers up to twice: the usual transient-failure policy.
 #[derive(Clone)]
@@ -63,43 +72,46 @@ impl<B, E> Policy<Request<Full<Bytes>>, Response<B>, E> for RetryServerErrors {
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let hits = Arc::new(AtomicUsize::new(0));
     let counter = hits.clone();
+    // Globus Auth's token endpoint, and Transfer's ls on a collection that
+    // wants its data_access consent.
     let addr = serve(move |req| {
-        counter.fetch_add(1, Ordering::SeqCst);
-        let ok = bearer(&req).as_deref() == Some("restricted-ok");
+        let counter = counter.clone();
         async move {
-            if ok {
+            if req.uri().path() == "/v2/oauth2/token" {
+                return client_credentials_grant(req, TRANSFER).await;
+            }
+            counter.fetch_add(1, Ordering::SeqCst);
+            if bearer(&req).is_some_and(|token| token.contains("data_access")) {
                 return reply(StatusCode::OK, r#"{"DATA": []}"#);
             }
-            // Transfer's ls on a restricted collection.
             reply(
                 StatusCode::BAD_GATEWAY,
                 r#"{"code": "ExternalError.DirListingFailed.LoginFailed", "message": "Login Failed",
-                    "authorization_parameters": {"session_required_single_domain": ["uchicago.edu"]}}"#,
+                    "authorization_parameters": {"required_scopes":
+                        ["urn:globus:auth:scope:transfer.api.globus.org:all[*https://auth.globus.org/scopes/abc/data_access]"]}}"#,
             )
         }
     })
     .await;
 
-    let login = |cx: ReauthContext| async move {
-        println!(
-            "login with {:?}",
-            cx.gare()
-                .authorization_parameters
-                .session_required_single_domain
-        );
-        Credentials::bearer("restricted-ok")
-    };
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let http: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let login = Login::builder("service-client-id")
+        .client_secret("service-client-secret")
+        .client_credentials()
+        .auth_base_url(format!("http://{addr}/"))
+        .resource_servers(ResourceServers::new().with(&format!("http://{addr}/v0.10/"), TRANSFER))
+        .scope_requirements(TRANSFER, [TRANSFER_ALL])
+        .build(http.clone())?;
     let service = ServiceBuilder::new()
         .retry(RetryServerErrors(2))
         .layer(SetRequestHeaderLayer::overriding(
-            http::header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer startup-token"),
+            http::header::USER_AGENT,
+            HeaderValue::from_static("service-builder-example/1.0"),
         ))
-        .layer(GareRedriveLayer::new(login))
+        .layer(login.layer())
         .layer(TraceLayer::new_for_http())
         .timeout(Duration::from_secs(10))
-        .service(client);
+        .service(http);
 
     let response = service
         .oneshot(
@@ -113,7 +125,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         response.extensions().get::<RedriveOutcome>()
     );
     // Two requests: the 502 GARE and its redrive. The retry layer never fired.
-    println!("requests the server saw: {}", hits.load(Ordering::SeqCst));
+    println!("requests Transfer saw: {}", hits.load(Ordering::SeqCst));
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(hits.load(Ordering::SeqCst), 2);
     Ok(())
