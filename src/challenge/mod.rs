@@ -35,7 +35,8 @@
 //! The layer reads the body GARE first and the header second. When both
 //! are present the body's GARE is kept and completed from the header: the
 //! header's scopes are merged into `required_scopes` (bracket-aware, no
-//! duplicates), its `prompt` fills a missing one, and its extra fields
+//! duplicates), its session requirements into the body's (its `prompt`
+//! fills a missing one), and its extra fields
 //! (`acr_values`, `max_age`, `claims`, ...) fill missing extras. See [`merge`].
 
 mod normalize;
@@ -84,9 +85,10 @@ fn mentions_error(value: &[u8]) -> bool {
     value.windows(5).any(|w| w.eq_ignore_ascii_case(b"error"))
 }
 
-/// `body` completed from `header`: scopes merged, a missing prompt and
-/// missing extra fields taken from the header. The body's code, message and
-/// session requirements stand.
+/// `body` completed from `header`: scopes merged, session requirements
+/// merged as [`AuthorizationParameters::merge_session`](crate::gare::AuthorizationParameters::merge_session) does (the body's
+/// prompt stands, a missing one is the header's), a missing message and
+/// missing extra fields taken from the header. The body's code stands.
 ///
 /// ```
 /// use serde_json::json;
@@ -102,6 +104,9 @@ fn mentions_error(value: &[u8]) -> bool {
 pub fn merge(mut body: Gare, header: Gare) -> Gare {
     let params = &mut body.authorization_parameters;
     let from_header = header.authorization_parameters;
+    // A challenge's requirements are session requirements too (today only
+    // `prompt`, from `max_age=0`): one login must meet both sides'.
+    params.merge_session(&from_header);
     if let Some(extra_scopes) = from_header.required_scopes {
         let mine = params.required_scopes.take().unwrap_or_default();
         let merged = scopes::merge_strings(mine.iter().chain(&extra_scopes).map(String::as_str));
@@ -112,9 +117,6 @@ pub fn merge(mut body: Gare, header: Gare) -> Gare {
             // A malformed scope on either side: keep both lists as they came.
             Err(_) => mine.into_iter().chain(extra_scopes).collect(),
         });
-    }
-    if params.prompt.is_none() {
-        params.prompt = from_header.prompt;
     }
     if params.session_message.is_none() {
         params.session_message = from_header.session_message;

@@ -1,13 +1,14 @@
 //! GAREs in HTTP error bodies: the root document and its `errors` array.
+//!
+//! A body is parsed to JSON once (see `parse_object`), and each document in
+//! it is handed to [`parse::document`], which moves its values into the GARE.
 
 use std::sync::OnceLock;
 
 use memchr::memmem::Finder;
 use serde_json::{Map, Value};
 
-use super::python_json;
-use super::shape::Shape;
-use super::Gare;
+use super::{parse, python_json, Gare};
 
 /// Strings one of which every GARE body holds, literally when the body has
 /// no escapes: a body with none of them and no backslash is not parsed at all.
@@ -29,7 +30,7 @@ fn markers() -> &'static [Finder<'static>; 3] {
 /// decodes with replacement characters), so a stray byte in a message does
 /// not hide the GARE around it; so are the things Python's `json` accepts
 /// and serde_json does not (see `python_json`).
-pub(super) fn parse_object(body: &[u8]) -> Option<Map<String, Value>> {
+fn parse_object(body: &[u8]) -> Option<Map<String, Value>> {
     let start = body.iter().position(|b| !b.is_ascii_whitespace())?;
     if body[start] != b'{' {
         return None;
@@ -58,8 +59,8 @@ pub(super) fn parse_object(body: &[u8]) -> Option<Map<String, Value>> {
 }
 
 /// The subdocuments the reference SDK reads from `errors`: its items when it
-/// is a list of objects (possibly empty), otherwise `None`, meaning "the root
-/// stands for itself".
+/// is a list of objects (possibly empty), otherwise none ("the root stands
+/// for itself").
 fn subdocuments(root: &Map<String, Value>) -> Option<&Vec<Value>> {
     match root.get("errors") {
         Some(Value::Array(items)) if items.iter().all(Value::is_object) => Some(items),
@@ -67,46 +68,75 @@ fn subdocuments(root: &Map<String, Value>) -> Option<&Vec<Value>> {
     }
 }
 
-/// The first GARE: the root document, then each subdocument.
-pub(super) fn first(mut root: Map<String, Value>) -> Option<Gare> {
-    if let Some(shape) = Shape::of(&root) {
-        return Some(shape.build(root));
-    }
-    let (index, shape) = subdocuments(&root)?
-        .iter()
-        .enumerate()
-        .find_map(|(i, doc)| Some((i, Shape::of(doc.as_object()?)?)))?;
-    match root.remove("errors") {
-        Some(Value::Array(mut items)) => match items.swap_remove(index) {
-            Value::Object(doc) => Some(shape.build(doc)),
-            _ => None,
-        },
+/// The GARE in an HTTP error body: the root document first, then each
+/// object of its `errors` list. `None` for anything else, including bodies
+/// that are not JSON.
+///
+/// ```
+/// use tower_gare::gare::from_body;
+///
+/// let body = br#"{"errors": [{"code": "NotFound"},
+///     {"code": "AuthorizationRequired", "authorization_parameters": {"session_required_mfa": true}}]}"#;
+/// assert_eq!(from_body(body).unwrap().authorization_parameters.session_required_mfa, Some(true));
+/// assert!(from_body(b"\xff\x00 not json").is_none());
+/// ```
+pub fn from_body(body: &[u8]) -> Option<Gare> {
+    let root = parse_object(body)?;
+    let mut root = match parse::document(root) {
+        Ok(gare) => return Some(gare),
+        Err(root) => root,
+    };
+    subdocuments(&root)?;
+    let Some(Value::Array(docs)) = root.remove("errors") else {
+        return None;
+    };
+    docs.into_iter().find_map(|doc| match doc {
+        Value::Object(doc) => parse::document(doc).ok(),
         _ => None,
-    }
+    })
 }
 
-/// Every GARE: each subdocument, then the root when it has an `errors` key.
+/// Every GARE in an error body: each object of its `errors` list, then the
+/// root document if the body has an `errors` key (without one, the root alone).
 /// Where `errors` is not a list of objects the root stands for itself and is
 /// counted once (the SDK counts it twice).
-pub(super) fn all(root: Map<String, Value>) -> Vec<Gare> {
-    let mut out = Vec::new();
-    for doc in subdocuments(&root).into_iter().flatten() {
-        if let Some(shape) = doc.as_object().and_then(Shape::of) {
-            out.push(shape.build(doc.as_object().cloned().unwrap_or_default()));
-        }
-    }
-    if let Some(shape) = Shape::of(&root) {
-        out.push(shape.build(root));
-    }
-    out
+///
+/// ```
+/// use tower_gare::gare::all_from_body;
+///
+/// let body = br#"{"errors": [
+///     {"code": "ConsentRequired", "required_scopes": ["a"]},
+///     {"code": "ConsentRequired", "required_scopes": ["b"]}]}"#;
+/// let scopes: Vec<_> = all_from_body(body)
+///     .into_iter()
+///     .map(|g| g.authorization_parameters.required_scopes.unwrap())
+///     .collect();
+/// assert_eq!(scopes, [vec!["a".to_string()], vec!["b".to_string()]]);
+/// ```
+pub fn all_from_body(body: &[u8]) -> Vec<Gare> {
+    let Some(root) = parse_object(body) else {
+        return Vec::new();
+    };
+    // Each of `errors` is copied: the root's GARE, if any, keeps them all.
+    let mut gares: Vec<Gare> = subdocuments(&root)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object)
+        .filter(|doc| parse::marked(doc))
+        .filter_map(|doc| parse::document(doc.clone()).ok())
+        .collect();
+    gares.extend(parse::document(root).ok());
+    gares
 }
 
-/// Whether any GARE is in the body, without building one.
-pub(super) fn any(root: &Map<String, Value>) -> bool {
-    Shape::of(root).is_some()
-        || subdocuments(root).is_some_and(|docs| {
-            docs.iter()
-                .filter_map(Value::as_object)
-                .any(|doc| Shape::of(doc).is_some())
-        })
+/// Whether the body holds any GARE ([`from_body`] would find one).
+///
+/// ```
+/// use tower_gare::gare::has_gares;
+///
+/// assert!(has_gares(br#"{"error": "dependent_consent_required", "errors": [{"unapproved_scopes": ["s"]}]}"#));
+/// assert!(!has_gares(br#"{"code": "PermissionDenied", "message": "no"}"#));
+/// ```
+pub fn has_gares(body: &[u8]) -> bool {
+    from_body(body).is_some()
 }

@@ -41,98 +41,14 @@
 //!   128 levels is "no GARE" rather than a stack overflow.
 
 mod body;
-mod canonical;
 mod error;
-mod fields;
-mod legacy;
 mod model;
-mod params;
+mod parse;
 mod python_json;
+mod requirements;
 mod response;
-mod shape;
 
-use serde_json::Value;
-
+pub use body::{all_from_body, from_body, has_gares};
 pub use error::ValidationError;
 pub use model::{AuthorizationParameters, Gare};
-
-use shape::Shape;
-
-/// One document as a GARE: the canonical format first, then each legacy
-/// variant in the reference SDK's order. No descent into `errors`.
-///
-/// ```
-/// use serde_json::json;
-/// use tower_gare::gare::to_gare;
-///
-/// // A legacy shape: no code, comma-separated policies.
-/// let doc = json!({"authorization_parameters": {"session_required_policies": "p1,p2"}});
-/// let gare = to_gare(&doc).unwrap();
-/// assert_eq!(gare.code, "AuthorizationRequired");
-/// assert_eq!(gare.authorization_parameters.session_required_policies, Some(vec!["p1".into(), "p2".into()]));
-/// assert!(to_gare(&json!({"errors": [{"code": "X", "authorization_parameters": {}}]})).is_none());
-/// ```
-pub fn to_gare(doc: &Value) -> Option<Gare> {
-    let map = doc.as_object()?;
-    Shape::of(map).map(|shape| shape.build(map.clone()))
-}
-
-/// Whether [`to_gare`] finds a GARE in this one document.
-///
-/// ```
-/// use serde_json::json;
-/// use tower_gare::gare::is_gare;
-///
-/// assert!(is_gare(&json!({"code": "ConsentRequired", "required_scope": "s"})));
-/// assert!(!is_gare(&json!({"code": "ConsentRequired"})));
-/// ```
-pub fn is_gare(doc: &Value) -> bool {
-    doc.as_object().and_then(Shape::of).is_some()
-}
-
-/// The GARE in an HTTP error body: the root document first, then each
-/// object of its `errors` list. `None` for anything else, including bodies
-/// that are not JSON.
-///
-/// ```
-/// use tower_gare::gare::from_body;
-///
-/// let body = br#"{"errors": [{"code": "NotFound"},
-///     {"code": "AuthorizationRequired", "authorization_parameters": {"session_required_mfa": true}}]}"#;
-/// assert_eq!(from_body(body).unwrap().authorization_parameters.session_required_mfa, Some(true));
-/// assert!(from_body(b"\xff\x00 not json").is_none());
-/// ```
-pub fn from_body(body: &[u8]) -> Option<Gare> {
-    body::first(body::parse_object(body)?)
-}
-
-/// Every GARE in an error body: each object of its `errors` list, then the
-/// root document if the body has an `errors` key (without one, the root alone).
-///
-/// ```
-/// use tower_gare::gare::all_from_body;
-///
-/// let body = br#"{"errors": [
-///     {"code": "ConsentRequired", "required_scopes": ["a"]},
-///     {"code": "ConsentRequired", "required_scopes": ["b"]}]}"#;
-/// let scopes: Vec<_> = all_from_body(body)
-///     .into_iter()
-///     .map(|g| g.authorization_parameters.required_scopes.unwrap())
-///     .collect();
-/// assert_eq!(scopes, [vec!["a".to_string()], vec!["b".to_string()]]);
-/// ```
-pub fn all_from_body(body: &[u8]) -> Vec<Gare> {
-    body::parse_object(body).map(body::all).unwrap_or_default()
-}
-
-/// Whether the body holds any GARE ([`from_body`] would find one).
-///
-/// ```
-/// use tower_gare::gare::has_gares;
-///
-/// assert!(has_gares(br#"{"error": "dependent_consent_required", "errors": [{"unapproved_scopes": ["s"]}]}"#));
-/// assert!(!has_gares(br#"{"code": "PermissionDenied", "message": "no"}"#));
-/// ```
-pub fn has_gares(body: &[u8]) -> bool {
-    body::parse_object(body).is_some_and(|root| body::any(&root))
-}
+pub use parse::{is_gare, to_gare};

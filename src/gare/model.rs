@@ -2,8 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::canonical;
-use super::ValidationError;
+use super::{parse, ValidationError};
 
 /// A Globus Auth Requirements Error: what a service needs before it will
 /// answer, and a code saying why.
@@ -170,8 +169,7 @@ impl Gare {
         let map = doc
             .as_object()
             .ok_or(ValidationError::new("document", "a JSON object"))?;
-        canonical::check(map)?;
-        Ok(canonical::build(map.clone()))
+        parse::canonical(map.clone())
     }
 
     /// The GARE as a JSON document, like the reference SDK's
@@ -240,7 +238,6 @@ impl<'de> serde::Deserialize<'de> for Gare {
             Value::Object(map) => map,
             _ => return Err(serde::de::Error::custom("a GARE must be a JSON object")),
         };
-        canonical::check(&map).map_err(serde::de::Error::custom)?;
-        Ok(canonical::build(map))
+        parse::canonical(map).map_err(serde::de::Error::custom)
     }
 }

@@ -4,7 +4,7 @@ use http::{header, HeaderValue, Response, StatusCode};
 
 use serde_json::Value;
 
-use super::{canonical, Gare};
+use super::{parse, Gare};
 
 impl Gare {
     /// This GARE as a `403 Forbidden` JSON response: the canonical document
@@ -57,7 +57,7 @@ impl Gare {
     fn response_document(&self) -> Value {
         let mut doc = self.to_value(true);
         // Each failed check names one bad field; there are seven at most.
-        while let Err(err) = doc.as_object().map_or(Ok(()), canonical::check) {
+        while let Some(Err(err)) = doc.as_object().map(|map| parse::canonical(map.clone())) {
             let removed = doc
                 .get_mut("authorization_parameters")
                 .and_then(Value::as_object_mut)

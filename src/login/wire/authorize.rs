@@ -163,21 +163,9 @@ impl AuthorizeRequest {
         add("prompt", prompt);
         // Step-up challenges (RFC 9470) and claims challenges carry these
         // (a body GARE may carry them in its extra fields too).
-        add(
-            "acr_values",
-            gare.extra
-                .get("acr_values")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-        );
+        add("acr_values", gare.acr_values().map(str::to_owned));
         add("max_age", gare.max_age().map(|age| age.to_string()));
-        add(
-            "claims",
-            gare.extra
-                .get("claims")
-                .filter(|c| c.is_object())
-                .map(Value::to_string),
-        );
+        add("claims", gare.claims().map(Value::to_string));
 
         let encoded = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(query.iter())
