@@ -58,39 +58,6 @@ impl fmt::Debug for AmendGare {
     }
 }
 
-/// What a GARE asks of a login's session (not its scopes): identities,
-/// policies, domains (each sorted, so the same requirements compare equal
-/// whatever their order), MFA, and the prompt.
-type Session = (Vec<String>, Vec<String>, Vec<String>, bool, Option<String>);
-
-fn session_of(gare: &Gare) -> Session {
-    let params = &gare.authorization_parameters;
-    let sorted = |list: &Option<Vec<String>>| {
-        let mut list = list.clone().unwrap_or_default();
-        list.sort_unstable();
-        list.dedup();
-        list
-    };
-    (
-        sorted(&params.session_required_identities),
-        sorted(&params.session_required_policies),
-        sorted(&params.session_required_single_domain),
-        params.session_required_mfa.unwrap_or(false),
-        params.prompt.clone(),
-    )
-}
-
-/// Whether a login with session `done` met what `wanted` asks: every
-/// identity, policy and domain, MFA if asked, and a fresh login if asked.
-fn covers(done: &Session, wanted: &Session) -> bool {
-    let within = |want: &Vec<String>, have: &Vec<String>| want.iter().all(|w| have.contains(w));
-    within(&wanted.0, &done.0)
-        && within(&wanted.1, &done.1)
-        && within(&wanted.2, &done.2)
-        && (!wanted.3 || done.3)
-        && (wanted.4.is_none() || done.4 == wanted.4)
-}
-
 /// A GARE with session requirements, registered while its request waits
 /// for a login; gone when the request is done with the login (or dropped).
 struct WaitingSession<'a, C, P, T> {
@@ -118,7 +85,8 @@ impl<C, P, T> Drop for WaitingSession<'_, C, P, T> {
 struct LastLogin {
     finished: tokio::time::Instant,
     user: Option<User>,
-    session: Session,
+    /// What the login asked of the session (its scopes aside).
+    session: crate::gare::AuthorizationParameters,
 }
 
 /// Adds `scopes` to `resource_server`'s requirements, each once: what the
@@ -767,9 +735,11 @@ where
         gare: &Gare,
         since: tokio::time::Instant,
     ) -> Option<Token> {
-        let wanted = session_of(gare);
+        let wanted = &gare.authorization_parameters;
         let met = lock(&self.inner.last_login).as_ref().is_some_and(|last| {
-            last.finished >= since && last.user.as_ref() == user && covers(&last.session, &wanted)
+            last.finished >= since
+                && last.user.as_ref() == user
+                && last.session.covers_session(wanted)
         });
         if !met {
             return None;
@@ -794,36 +764,9 @@ where
     fn with_waiting_sessions(&self, user: Option<&User>, gare: &Gare) -> Gare {
         let mut merged = gare.clone();
         let waiting = lock(&self.inner.waiting_sessions);
-        let params = &mut merged.authorization_parameters;
         for (_, _, other) in waiting.iter().filter(|(_, u, _)| u.as_ref() == user) {
-            let theirs = &other.authorization_parameters;
-            for (mine, more) in [
-                (
-                    &mut params.session_required_identities,
-                    &theirs.session_required_identities,
-                ),
-                (
-                    &mut params.session_required_policies,
-                    &theirs.session_required_policies,
-                ),
-                (
-                    &mut params.session_required_single_domain,
-                    &theirs.session_required_single_domain,
-                ),
-            ] {
-                for value in more.iter().flatten() {
-                    let list = mine.get_or_insert_with(Vec::new);
-                    if !list.contains(value) {
-                        list.push(value.clone());
-                    }
-                }
-            }
-            if theirs.session_required_mfa == Some(true) {
-                params.session_required_mfa = Some(true);
-            }
-            if params.prompt.is_none() {
-                params.prompt.clone_from(&theirs.prompt);
-            }
+            let params = &mut merged.authorization_parameters;
+            params.merge_session(&other.authorization_parameters);
         }
         merged
     }
@@ -867,7 +810,7 @@ where
         *lock(&self.inner.last_login) = Some(LastLogin {
             finished: tokio::time::Instant::now(),
             user: user.cloned(),
-            session: session_of(&session),
+            session: session.authorization_parameters.clone(),
         });
         let required = gare
             .authorization_parameters

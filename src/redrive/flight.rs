@@ -104,20 +104,7 @@ pub(crate) struct Engine<R> {
 /// whose they are, and whether a token was refused rather than a GARE met.
 fn requirements_key(cx: &ReauthContext, partition: Option<&str>) -> String {
     let (origin, gare) = (cx.origin(), cx.gare());
-    let mut normalized = gare.authorization_parameters.clone();
-    normalized.session_message = None;
-    for list in [
-        &mut normalized.session_required_identities,
-        &mut normalized.session_required_policies,
-        &mut normalized.session_required_single_domain,
-        &mut normalized.required_scopes,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        list.sort_unstable();
-        list.dedup();
-    }
+    let normalized = gare.authorization_parameters.normalized();
     let step_up: Vec<&Value> = ["acr_values", "max_age", "claims"]
         .iter()
         .map(|key| gare.extra.get(*key).unwrap_or(&Value::Null))
