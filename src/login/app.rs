@@ -156,16 +156,18 @@ pub(crate) struct Inner<C, P, T> {
     next_wait: std::sync::atomic::AtomicU64,
 }
 
-/// The redrive layer's [`Reauthenticator`] and the source of every token a
-/// program sends: a cheap handle (clones share everything).
+/// The engine's [`Reauthenticator`] and the source of every token a program
+/// sends: a cheap handle (clones share everything).
 ///
 /// It keeps, per resource server, the scopes it must ask for (set up front
 /// with [`LoginBuilder::scope_requirements`](super::LoginBuilder::scope_requirements),
 /// and grown by every GARE's `required_scopes`), and per user and resource
 /// server the tokens it got (in its [`TokenStore`], and in memory). Its
-/// [`layer`](Login::layer) attaches them to requests; on a GARE or a
-/// refused token the redrive layer asks it for new ones: a stored token that
-/// fits, a refresh, or a login that asks for every requirement at once.
+/// [`layer`](Login::layer) (tower) and `middleware` (reqwest) run one
+/// engine: the credentials step asks it for each request's token (held, or
+/// stored, refreshed, or from a login), and on a GARE or a refused token
+/// the engine asks it for new ones: a stored token that fits, a refresh, or
+/// a login that asks for every requirement at once.
 ///
 /// ```
 /// use bytes::Bytes;
@@ -189,7 +191,7 @@ pub(crate) struct Inner<C, P, T> {
 ///     login.scope_requirements("transfer.api.globus.org"),
 ///     ["urn:globus:auth:scope:transfer.api.globus.org:all"]
 /// );
-/// // Both layers in one: redrive outside, tokens attached inside.
+/// // One layer: each request's token, and a GARE's login and retry.
 /// let client = tower::ServiceBuilder::new().layer(login.layer()).service(http.clone());
 ///
 /// // A redirect URI the prompt does not listen on is refused up front.

@@ -43,8 +43,13 @@ pub(crate) struct Carried {
 
 /// The credentials step's outcome for one request.
 pub(crate) enum Step {
-    /// Send it now (its credentials, if any, are on it).
+    /// Send it as it is.
     Send(Carried),
+    /// Put these on it, and send it.
+    Put(Credentials),
+    /// Put on it what the engine remembers for its user and origin
+    /// ([`Redriver::put_remembered`]), and send it.
+    PutRemembered,
     /// Get its credentials first, then send it.
     Wait(WaitForCredentials),
     /// Credentials were wanted on it, but it would carry them in the clear.
@@ -199,42 +204,45 @@ fn answered_elsewhere<B>(response: &Response<B>, sent_to: &Origin) -> bool {
 }
 
 impl<R: Reauthenticator> Redriver<R> {
-    /// The credentials step for a request about to be sent: asks the
-    /// reauthenticator, and puts what it answers now on `headers`.
+    /// The credentials step for a request about to be sent: what the
+    /// reauthenticator answers for it. It only reads the request: the
+    /// transport puts on what it says (so a request that gets nothing is
+    /// not taken apart).
     #[inline]
-    pub(crate) fn step(
-        &self,
-        method: &Method,
-        uri: &Uri,
-        user: Option<&User>,
-        headers: &mut HeaderMap,
-    ) -> Step {
-        let request = Outgoing::new(method, uri, headers).for_user(user);
+    pub(crate) fn step(&self, request: Outgoing<'_>) -> Step {
+        let uri = request.uri();
         match self.engine.reauthenticator().credentials(&request) {
             // While nothing is remembered, this is one atomic load.
             Attach::Remembered => {
-                let remembered = true;
-                if !self.engine.remembers_any() || !self.may_carry_credentials(uri) {
-                    return Step::Send(Carried {
+                if self.engine.remembers_any() && self.may_carry_credentials(uri) {
+                    Step::PutRemembered
+                } else {
+                    Step::Send(Carried {
                         generation: 0,
-                        remembered,
-                    });
+                        remembered: true,
+                    })
                 }
-                let generation = self.engine.apply_remembered(user, uri, headers);
-                Step::Send(Carried {
-                    generation,
-                    remembered,
-                })
             }
             Attach::None => Step::Send(Carried::default()),
             _ if !self.may_carry_credentials(uri) => Step::Refused(Box::new(InsecureUrl {
                 origin: Origin::from_uri(uri),
             })),
-            Attach::Ready(credentials) => {
-                credentials.apply_to(headers);
-                Step::Send(Carried::default())
-            }
+            Attach::Ready(credentials) => Step::Put(credentials),
             Attach::Wait(wait) => Step::Wait(wait),
+        }
+    }
+
+    /// Puts the credentials remembered for `user`'s requests to `uri` on
+    /// `headers` ([`Step::PutRemembered`]).
+    pub(crate) fn put_remembered(
+        &self,
+        user: Option<&User>,
+        uri: &Uri,
+        headers: &mut HeaderMap,
+    ) -> Carried {
+        Carried {
+            generation: self.engine.apply_remembered(user, uri, headers),
+            remembered: true,
         }
     }
 

@@ -256,8 +256,10 @@ impl<R: Reauthenticator, P, M> GareRedriveLayer<R, P, M> {
     /// response, GARE attached, with
     /// [`RedriveOutcome::PlainHttp`](super::RedriveOutcome::PlainHttp).
     /// `https`, and `http` to `localhost`, 127.0.0.0/8 or `::1`, are always
-    /// fine. A [`Login`](crate::login::Login)'s attaching layer has the same
-    /// rule and its own `allow_plain_http`.
+    /// fine. This is the one plain-http setting: it covers the
+    /// credentials step too (a [`Login`](crate::login::Login)'s tokens;
+    /// [`Login::layer`](crate::login::Login::layer) sets it from
+    /// `LoginBuilder::allow_plain_http`).
     ///
     /// ```
     /// use std::convert::Infallible;

@@ -9,8 +9,8 @@ use ::reqwest_middleware::{Error, Middleware, Next, Result};
 use http::{Extensions, Uri};
 use tower_http::follow_redirect::RequestUri;
 
-use super::decide::{Decision, Redriver, Sent, Step};
-use super::{GareRedriveLayer, Reauthenticator, RedriveBody, User};
+use super::decide::{Carried, Decision, Redriver, Sent, Step};
+use super::{GareRedriveLayer, Outgoing, Reauthenticator, RedriveBody, User};
 
 /// A `reqwest_middleware::Middleware` that answers GAREs by reauthenticating
 /// and retrying once (feature `reqwest`).
@@ -157,13 +157,19 @@ impl<R: Reauthenticator> Middleware for GareRedriveMiddleware<R> {
         let Ok(uri) = request.url().as_str().parse::<Uri>() else {
             return next.run(request, extensions).await;
         };
-        let sent_to = request.url().clone();
-        let method = request.method().clone();
         let user = extensions.get::<User>().cloned();
         // The credentials step.
-        let headers = request.headers_mut();
-        let carried = match self.redriver.step(&method, &uri, user.as_ref(), headers) {
+        let head = Outgoing::new(request.method(), &uri, request.headers());
+        let carried = match self.redriver.step(head.for_user(user.as_ref())) {
             Step::Send(carried) => carried,
+            Step::Put(credentials) => {
+                credentials.apply_to(request.headers_mut());
+                Default::default()
+            }
+            Step::PutRemembered => {
+                let headers = request.headers_mut();
+                self.redriver.put_remembered(user.as_ref(), &uri, headers)
+            }
             Step::Wait(credentials) => match credentials.await {
                 Ok(credentials) => {
                     credentials.apply_to(request.headers_mut());
@@ -173,14 +179,22 @@ impl<R: Reauthenticator> Middleware for GareRedriveMiddleware<R> {
             },
             Step::Refused(error) => return Err(Error::Middleware(anyhow_of(error))),
         };
-        let sent = Sent::new(method, uri, request.headers(), user, carried);
-        // reqwest clones every body but a stream; a stream is sent once.
-        let replay = request.try_clone();
+        // reqwest clones every body but a stream; a stream is sent once,
+        // and what it carried is kept now. A copy is read on the slow path.
+        let kept = match request.try_clone() {
+            Some(copy) => Kept::Replay(copy),
+            None => Kept::Once(sent_of(&request, &uri, user.as_ref(), carried)),
+        };
 
         let response = next.clone().run(request, extensions).await?;
         if !self.redriver.triggers(response.status()) {
             return Ok(response);
         }
+        let sent_to = response.url().clone();
+        let (sent, replay) = match kept {
+            Kept::Replay(copy) => (sent_of(&copy, &uri, user.as_ref(), carried), Some(copy)),
+            Kept::Once(sent) => (sent, None),
+        };
         let redriver = Arc::clone(&self.redriver);
         let decided = redriver.decide(sent, replay.is_some(), to_http(response));
         let retry = match Box::pin(decided).await {
@@ -197,6 +211,20 @@ impl<R: Reauthenticator> Middleware for GareRedriveMiddleware<R> {
         let response = Box::pin(redriver.after_retry(retried, sent_with_token, after)).await;
         Ok(to_reqwest(response, &sent_to))
     }
+}
+
+/// A request as kept for the slow path.
+enum Kept {
+    /// A copy to send again.
+    Replay(Request),
+    /// What it carried: it cannot be sent again.
+    Once(Sent),
+}
+
+/// What `request` carried, as the engine reads it on the slow path.
+fn sent_of(request: &Request, uri: &Uri, user: Option<&User>, carried: Carried) -> Sent {
+    let method = request.method().clone();
+    Sent::new(method, uri.clone(), request.headers(), user.cloned(), carried)
 }
 
 /// The credentials step's error as the middleware's: a

@@ -14,8 +14,8 @@ use tower_service::Service;
 
 use super::decide::{Carried, Redriver, Step};
 use super::{
-    ErrorMode, GareRedriveLayer, InnerErrors, Reauthenticator, RedriveBody, ReplayPolicy,
-    ReplayableBodies, ResponseFuture, User,
+    ErrorMode, GareRedriveLayer, InnerErrors, Outgoing, Reauthenticator, RedriveBody,
+    ReplayPolicy, ReplayableBodies, ResponseFuture, User,
 };
 
 /// A service that answers GAREs by reauthenticating and retrying once.
@@ -128,40 +128,46 @@ where
         self.inner.poll_ready(cx).map_err(M::inner)
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        // The credentials step: what this request goes out with. Its parts
-        // apart, so the step reads the head while it writes the headers.
-        let (mut parts, body) = request.into_parts();
-        let user = parts.extensions.get::<User>();
-        let step = (self.redriver).step(&parts.method, &parts.uri, user, &mut parts.headers);
-        let request = Request::from_parts(parts, body);
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        // The credentials step: what this request goes out with.
+        let step = {
+            let user = request.extensions().get::<User>();
+            let head = Outgoing::new(request.method(), request.uri(), request.headers());
+            self.redriver.step(head.for_user(user))
+        };
+        let carried = match step {
+            Step::Send(carried) => carried,
+            Step::Put(credentials) => {
+                credentials.apply_to(request.headers_mut());
+                Carried::default()
+            }
+            Step::PutRemembered => {
+                let (uri, user) = (request.uri().clone(), request.extensions().get().cloned());
+                let headers = request.headers_mut();
+                self.redriver.put_remembered(user.as_ref(), &uri, headers)
+            }
+            // The readiness is given back at once (the ready service is
+            // dropped): a request that waits for a login holds none of the
+            // inner service's capacity, and makes a clone ready once its
+            // credentials are in hand.
+            Step::Wait(wait) => {
+                let clone = self.inner.clone();
+                drop(std::mem::replace(&mut self.inner, clone));
+                let (service, redriver) = (self.inner.clone(), Arc::clone(&self.redriver));
+                let policy = self.policy.clone();
+                return ResponseFuture::wait(wait, service, redriver, policy, request);
+            }
+            Step::Refused(error) => match M::step(error) {
+                Some(error) => return ResponseFuture::failed(error),
+                // This mode cannot fail the request: it goes as it was made.
+                None => Carried::default(),
+            },
+        };
         // The service that was made ready is the one called; it then waits
         // in the future for a retry, and a fresh clone takes its place here.
         let clone = self.inner.clone();
         let ready = std::mem::replace(&mut self.inner, clone);
         let redriver = Arc::clone(&self.redriver);
-        match step {
-            Step::Send(carried) => {
-                let policy = &self.policy;
-                ResponseFuture::send(ready, redriver, policy, carried, request)
-            }
-            // Its capacity is given back at once (the ready service is
-            // dropped): a request that waits for a login holds none, and
-            // makes a clone ready once its credentials are in hand.
-            Step::Wait(wait) => {
-                drop(ready);
-                let service = self.inner.clone();
-                let policy = self.policy.clone();
-                ResponseFuture::wait(wait, service, redriver, policy, request)
-            }
-            Step::Refused(error) => match M::step(error) {
-                Some(error) => ResponseFuture::failed(error),
-                // This mode cannot fail the request: it goes as it was made.
-                None => {
-                    let policy = &self.policy;
-                    ResponseFuture::send(ready, redriver, policy, Carried::default(), request)
-                }
-            },
-        }
+        ResponseFuture::send(ready, redriver, &self.policy, carried, request)
     }
 }

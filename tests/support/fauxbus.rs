@@ -14,11 +14,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use serde_json::{json, Value};
-use tower_gare::login::{AuthorizationResponse, AuthorizeRequest, LoginError, Prompt};
+use tower_gare::login::{AuthorizationResponse, AuthorizeRequest, LoginError, Prompt, TokenClient};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pub const ACCOUNT: &str = "b0c0a0d0-0000-4000-8000-00000000a11c";
 pub const CLIENT_ID: &str = "c11e0700-0000-4000-8000-0000000c11e0";
@@ -127,6 +128,14 @@ impl Fauxbus {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.base
+            .trim_start_matches("http://")
+            .parse()
+            .expect("fauxbus's address")
     }
 
     /// Arms a failure rule (see fauxbus's README).
@@ -322,23 +331,27 @@ pub struct Sent {
     pub status: StatusCode,
 }
 
-/// A hyper-util client that records every request it sends: under the
-/// layers (what the attaching layer put on each request), and as a login's
-/// token client (each grant it asked for).
+/// A login's token client that records every request it sends (each grant
+/// it asked for), sending over `H` (the transport's own client); and, as a
+/// [`Tap`](crate::transport::Tap) below the login, what each API request
+/// carried (the attaching layer's token) and got.
 #[derive(Clone)]
-pub struct Wire {
-    http: Http,
+pub struct Wire<H> {
+    http: H,
     sent: Arc<Mutex<Vec<Sent>>>,
 }
 
-impl Wire {
-    pub fn new() -> Self {
+impl<H: TokenClient> Wire<H> {
+    /// A recorder that sends over `http`.
+    pub fn over(http: H) -> Self {
         Wire {
-            http: http(),
+            http,
             sent: Arc::default(),
         }
     }
+}
 
+impl<H> Wire<H> {
     /// Everything sent so far, in order.
     pub fn sent(&self) -> Vec<Sent> {
         self.sent.lock().unwrap().clone()
@@ -351,17 +364,50 @@ impl Wire {
             .filter_map(|sent| sent.grant_type)
             .collect()
     }
-}
 
-impl Default for Wire {
-    fn default() -> Self {
-        Self::new()
+    /// What records the requests a client sends below its login
+    /// (`Transport::client_tapped`), beside the token requests.
+    #[cfg(feature = "reqwest")]
+    pub fn tap(&self) -> crate::transport::Tap {
+        let sent = Arc::clone(&self.sent);
+        Arc::new(move |tapped: crate::transport::Tapped| {
+            let sent_one = Sent::of(
+                tapped.uri.path(),
+                &tapped.headers,
+                &tapped.body,
+                tapped.status,
+            );
+            sent.lock().unwrap().push(sent_one);
+        })
     }
 }
 
-impl tower::Service<Request<Full<Bytes>>> for Wire {
-    type Response = Response<Incoming>;
-    type Error = hyper_util::client::legacy::Error;
+impl Sent {
+    fn of(path: &str, headers: &http::HeaderMap, body: &[u8], status: StatusCode) -> Sent {
+        let bearer = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_owned);
+        let grant_type = (path == "/v2/oauth2/token")
+            .then(|| {
+                form_urlencoded::parse(body)
+                    .find(|(k, _)| k == "grant_type")
+                    .map(|(_, v)| v.into_owned())
+            })
+            .flatten();
+        Sent {
+            path: path.to_owned(),
+            bearer,
+            grant_type,
+            status,
+        }
+    }
+}
+
+impl<H: TokenClient> tower::Service<Request<Full<Bytes>>> for Wire<H> {
+    type Response = Response<H::Body>;
+    type Error = BoxError;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -371,32 +417,15 @@ impl tower::Service<Request<Full<Bytes>>> for Wire {
     fn call(&mut self, request: Request<Full<Bytes>>) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
-            let bearer = request
-                .headers()
-                .get(http::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::to_owned);
             let (parts, body) = request.into_parts();
-            let body = body.collect().await.unwrap().to_bytes();
-            let grant_type = (parts.uri.path() == "/v2/oauth2/token")
-                .then(|| {
-                    form_urlencoded::parse(&body)
-                        .find(|(k, _)| k == "grant_type")
-                        .map(|(_, v)| v.into_owned())
-                })
-                .flatten();
-            let path = parts.uri.path().to_owned();
+            let body = body.collect().await?.to_bytes();
+            let (path, headers) = (parts.uri.path().to_owned(), parts.headers.clone());
             let response = this
                 .http
-                .request(Request::from_parts(parts, Full::new(body)))
+                .send(Request::from_parts(parts, Full::new(body.clone())))
                 .await?;
-            this.sent.lock().unwrap().push(Sent {
-                path,
-                bearer,
-                grant_type,
-                status: response.status(),
-            });
+            let sent = Sent::of(&path, &headers, &body, response.status());
+            this.sent.lock().unwrap().push(sent);
             Ok(response)
         })
     }
