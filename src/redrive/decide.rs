@@ -293,7 +293,7 @@ impl<R: Reauthenticator> Redriver<R> {
                 return Decision::Return(finish(&uri, original, gare, outcome));
             }
         };
-        Decision::Retry(Retry {
+        Decision::Retry(Box::new(Retry {
             credentials,
             original,
             gare,
@@ -304,7 +304,7 @@ impl<R: Reauthenticator> Redriver<R> {
                 requirements,
                 outcome,
             },
-        })
+        }))
     }
 
     /// The retried response, handed back whatever it is (one retry, ever),
@@ -357,8 +357,9 @@ impl<R: Reauthenticator> Redriver<R> {
 pub(crate) enum Decision<B: Body> {
     /// Hand this back.
     Return(Response<RedriveBody<B>>),
-    /// Send the request again.
-    Retry(Retry<B>),
+    /// Send the request again (boxed: it holds the first answer too, and
+    /// is the rarer way).
+    Retry(Box<Retry<B>>),
 }
 
 /// A decision to send a request again: its new credentials, and the first

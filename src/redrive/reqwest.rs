@@ -190,6 +190,27 @@ impl<R: Reauthenticator> Middleware for GareRedriveMiddleware<R> {
         if !self.redriver.triggers(response.status()) {
             return Ok(response);
         }
+        // The slow path in a box of its own: a request that is never
+        // redriven carries none of it.
+        let slow = self.slow_path(kept, uri, user, carried, response, extensions, next);
+        Box::pin(slow).await
+    }
+}
+
+impl<R: Reauthenticator> GareRedriveMiddleware<R> {
+    /// A trigger-status response: decide, send again, read the retried
+    /// response. One retry, ever.
+    #[allow(clippy::too_many_arguments)]
+    async fn slow_path(
+        &self,
+        kept: Kept,
+        uri: Uri,
+        user: Option<User>,
+        carried: Carried,
+        response: Response,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> Result<Response> {
         let sent_to = response.url().clone();
         let (sent, replay) = match kept {
             Kept::Replay(copy) => (sent_of(&copy, &uri, user.as_ref(), carried), Some(copy)),
@@ -224,7 +245,13 @@ enum Kept {
 /// What `request` carried, as the engine reads it on the slow path.
 fn sent_of(request: &Request, uri: &Uri, user: Option<&User>, carried: Carried) -> Sent {
     let method = request.method().clone();
-    Sent::new(method, uri.clone(), request.headers(), user.cloned(), carried)
+    Sent::new(
+        method,
+        uri.clone(),
+        request.headers(),
+        user.cloned(),
+        carried,
+    )
 }
 
 /// The credentials step's error as the middleware's: a

@@ -14,8 +14,8 @@ use tower_service::Service;
 
 use super::decide::{Carried, Redriver, Step};
 use super::{
-    ErrorMode, GareRedriveLayer, InnerErrors, Outgoing, Reauthenticator, RedriveBody,
-    ReplayPolicy, ReplayableBodies, ResponseFuture, User,
+    ErrorMode, GareRedriveLayer, InnerErrors, Outgoing, Reauthenticator, RedriveBody, ReplayPolicy,
+    ReplayableBodies, ResponseFuture, User,
 };
 
 /// A service that answers GAREs by reauthenticating and retrying once.

@@ -412,7 +412,7 @@ fn resource_servers(world: &World) -> ResourceServers {
 fn builder(world: &World) -> tower_gare::login::LoginBuilder {
     Login::builder("client")
         .auth_base_url(world.base())
-        .resource_servers(resource_servers(&world))
+        .resource_servers(resource_servers(world))
 }
 
 fn login_with<X: Transport, T: TokenStore>(
