@@ -22,7 +22,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use futures_util::FutureExt;
 use http::{Request, Response};
 use http_body_util::Full;
@@ -111,25 +111,42 @@ impl<F: std::future::Future + Unpin> std::future::Future for KeepHead<F> {
     }
 }
 
-fn record(c: &mut Criterion, group: &str, name: &str, mut f: impl FnMut()) {
+/// Benches each side with criterion, then measures them again, interleaved
+/// (round by round, so the machine's drift falls on every side alike), for
+/// the ratio table: the median of 15 rounds of 20,000 calls each. The
+/// requests are built before each round is timed.
+fn compare<T>(
+    c: &mut Criterion,
+    group: &str,
+    make: impl Fn() -> T + Copy,
+    sides: &mut [(&str, &mut dyn FnMut(T))],
+) {
     let mut g = c.benchmark_group(group);
-    g.bench_function(name, |b| b.iter(&mut f));
-    g.finish();
-    // Criterion keeps its estimates on disk; measure the median again here,
-    // briefly, for the ratio table (same process, same moment).
-    let mut times = Vec::new();
-    for _ in 0..15 {
-        let start = std::time::Instant::now();
-        for _ in 0..20_000 {
-            f();
-        }
-        times.push(start.elapsed().as_nanos() as f64 / 20_000.0);
+    for (name, f) in sides.iter_mut() {
+        g.bench_function(*name, |b| {
+            b.iter_batched(make, |input| f(input), BatchSize::SmallInput)
+        });
     }
-    times.sort_by(f64::total_cmp);
-    MEDIANS
-        .lock()
-        .unwrap()
-        .push((format!("{group}/{name}"), times[times.len() / 2]));
+    g.finish();
+    const CALLS: usize = 20_000;
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); sides.len()];
+    for _ in 0..15 {
+        for (i, (_, f)) in sides.iter_mut().enumerate() {
+            let inputs: Vec<T> = (0..CALLS).map(|_| make()).collect();
+            let start = std::time::Instant::now();
+            for input in inputs {
+                f(input);
+            }
+            times[i].push(start.elapsed().as_nanos() as f64 / CALLS as f64);
+        }
+    }
+    for ((name, _), mut t) in sides.iter().zip(times) {
+        t.sort_by(f64::total_cmp);
+        MEDIANS
+            .lock()
+            .unwrap()
+            .push((format!("{group}/{name}"), t[t.len() / 2]));
+    }
 }
 
 fn median(id: &str) -> f64 {
@@ -147,15 +164,20 @@ fn pass_through(c: &mut Criterion) {
     let mut head = HeadCopy(Ok200);
     let reauth = |_cx: ReauthContext| async { Credentials::bearer("t") };
     let mut layered = GareRedriveLayer::new(reauth).layer(Ok200);
-    record(c, "pass_through", "bare", || {
-        black_box(call_now(&mut bare, five_headers()));
-    });
-    record(c, "pass_through", "head_copy", || {
-        black_box(call_now(&mut head, five_headers()));
-    });
-    record(c, "pass_through", "gare_redrive", || {
-        black_box(call_now(&mut layered, five_headers()));
-    });
+    compare(
+        c,
+        "pass_through",
+        five_headers,
+        &mut [
+            ("bare", &mut |r| drop(black_box(call_now(&mut bare, r)))),
+            ("head_copy", &mut |r| {
+                drop(black_box(call_now(&mut head, r)))
+            }),
+            ("gare_redrive", &mut |r| {
+                drop(black_box(call_now(&mut layered, r)))
+            }),
+        ],
+    );
 }
 
 fn held_token_store() -> MemoryTokenStore {
@@ -182,15 +204,20 @@ fn login_layer(c: &mut Criterion) {
     let mut layered = login.layer().layer(Ok200);
     // The first request reads the token from the store; then it is held.
     call_now(&mut layered, five_headers());
-    record(c, "login_layer", "bare", || {
-        black_box(call_now(&mut bare, five_headers()));
-    });
-    record(c, "login_layer", "follow_redirect", || {
-        black_box(call_now(&mut follow, five_headers()));
-    });
-    record(c, "login_layer", "login_layer", || {
-        black_box(call_now(&mut layered, five_headers()));
-    });
+    compare(
+        c,
+        "login_layer",
+        five_headers,
+        &mut [
+            ("bare", &mut |r| drop(black_box(call_now(&mut bare, r)))),
+            ("follow_redirect", &mut |r| {
+                drop(black_box(call_now(&mut follow, r)))
+            }),
+            ("login_layer", &mut |r| {
+                drop(black_box(call_now(&mut layered, r)))
+            }),
+        ],
+    );
 }
 
 /// The end of a middleware chain that answers 200 itself.
@@ -227,7 +254,9 @@ impl reqwest_middleware::Middleware for FixedHeader {
     }
 }
 
-fn send_now(client: &reqwest_middleware::ClientWithMiddleware) -> reqwest::Response {
+fn request_to(
+    client: &reqwest_middleware::ClientWithMiddleware,
+) -> reqwest_middleware::RequestBuilder {
     client
         .get("https://api.test/x")
         .header("accept", "application/json")
@@ -235,6 +264,10 @@ fn send_now(client: &reqwest_middleware::ClientWithMiddleware) -> reqwest::Respo
         .header("x-request-id", "0f1e2d3c")
         .header("accept-encoding", "identity")
         .header("x-globus-client-info", "product=bench")
+}
+
+fn send_now(request: reqwest_middleware::RequestBuilder) -> reqwest::Response {
+    request
         .send()
         .now_or_never()
         .expect("answered at once")
@@ -262,14 +295,19 @@ fn login_middleware(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(async { black_box(send_now(&with_login)) });
+    runtime.block_on(async { black_box(send_now(request_to(&with_login))) });
     let _entered = runtime.enter();
-    record(c, "login_middleware", "fixed_header", || {
-        black_box(send_now(&fixed));
-    });
-    record(c, "login_middleware", "login_middleware", || {
-        black_box(send_now(&with_login));
-    });
+    compare(
+        c,
+        "login_middleware",
+        || (request_to(&fixed), request_to(&with_login)),
+        &mut [
+            ("fixed_header", &mut |(r, _)| drop(black_box(send_now(r)))),
+            ("login_middleware", &mut |(_, r)| {
+                drop(black_box(send_now(r)))
+            }),
+        ],
+    );
 }
 
 fn ratios(_c: &mut Criterion) {

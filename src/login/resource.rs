@@ -76,8 +76,10 @@ impl ResourceServers {
         let rule = self
             .rules
             .iter()
+            // The path first: it is the cheaper look, and rules for one
+            // origin (Globus's services) differ in it.
             .filter(|(origin, path, _)| {
-                origin.matches(uri) && uri.path().starts_with(path.as_str())
+                uri.path().starts_with(path.as_str()) && origin.matches(uri)
             })
             .max_by_key(|(_, path, _)| path.len());
         match rule {
