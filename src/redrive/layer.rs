@@ -320,8 +320,7 @@ impl<R: Reauthenticator, P, M> GareRedriveLayer<R, P, M> {
         }
     }
 
-    /// Services whose error is a [`BoxError`](tower::BoxError)-style
-    /// `Box<dyn Error + Send + Sync>`: the inner service's error, or the
+    /// Services whose error is a `Box<dyn Error + Send + Sync>`: the inner service's error, or the
     /// credentials step's when a request could not get its credentials (a
     /// [`Login`](crate::login::Login) that needed a login and could not
     /// have one, a token that would go over plain http). What
