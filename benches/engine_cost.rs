@@ -124,7 +124,7 @@ fn compare<T>(
     let mut g = c.benchmark_group(group);
     for (name, f) in sides.iter_mut() {
         g.bench_function(*name, |b| {
-            b.iter_batched(make, |input| f(input), BatchSize::SmallInput)
+            b.iter_batched(make, &mut *f, BatchSize::SmallInput)
         });
     }
     g.finish();
