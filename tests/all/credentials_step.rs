@@ -13,8 +13,8 @@ use http_body_util::Full;
 use tokio::sync::Notify;
 use tower::{service_fn, ServiceBuilder, ServiceExt};
 use tower_gare::login::{
-    AuthorizationResponse, AuthorizeRequest, Login, LoginError, MemoryTokenStore, Prompt,
-    ResourceServers, Token, TokenStore, DEFAULT_NAMESPACE,
+    AuthorizationResponse, AuthorizeRequest, Login, LoginError, MemoryTokenStore, NeverPrompt,
+    Prompt, ResourceServers, Token, TokenStore, DEFAULT_NAMESPACE,
 };
 use tower_gare::redrive::User;
 
@@ -104,7 +104,9 @@ async fn a_request_waiting_for_a_login_holds_no_capacity_of_the_inner_service() 
         .service(api());
 
     let alice = tokio::spawn(client.clone().oneshot(get("alice")));
-    away.entered.notified().await;
+    tokio::time::timeout(Duration::from_secs(20), away.entered.notified())
+        .await
+        .expect("Alice's login reached her prompt");
     // Alice's login is at its prompt; Bob's token is stored: his request
     // goes through, with the one slot free.
     let bob = tokio::time::timeout(Duration::from_secs(20), client.clone().oneshot(get("bob")))
@@ -114,7 +116,11 @@ async fn a_request_waiting_for_a_login_holds_no_capacity_of_the_inner_service() 
     assert_eq!(bob.status(), StatusCode::OK);
     assert!(!alice.is_finished(), "Alice is still at her prompt");
     away.back.notify_one();
-    let error = alice.await.unwrap().unwrap_err();
+    let error = tokio::time::timeout(Duration::from_secs(20), alice)
+        .await
+        .expect("Alice's request ends when she comes back")
+        .unwrap()
+        .unwrap_err();
     assert!(
         matches!(
             error.downcast_ref::<LoginError>(),
@@ -156,7 +162,8 @@ async fn a_slow_token_store_stalls_no_other_task() {
     let inner = MemoryTokenStore::default();
     inner.put(DEFAULT_NAMESPACE, &[valid_token()]).unwrap();
     let delay = Duration::from_secs(2);
-    let login = login(Away::default(), Slow { inner, delay });
+    // No one to prompt: a token that is not found fails fast.
+    let login = login(NeverPrompt, Slow { inner, delay });
     let client = ServiceBuilder::new().layer(login.layer()).service(api());
 
     let started = Instant::now();
