@@ -136,10 +136,12 @@ async fn a_request_waiting_for_a_login_holds_no_capacity_of_the_inner_service() 
 struct Slow {
     inner: MemoryTokenStore,
     delay: Duration,
+    reads: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl TokenStore for Slow {
     fn get(&self, namespace: &str, resource_server: &str) -> io::Result<Option<Token>> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         std::thread::sleep(self.delay);
         self.inner.get(namespace, resource_server)
     }
@@ -163,12 +165,18 @@ async fn a_slow_token_store_stalls_no_other_task() {
     inner.put(DEFAULT_NAMESPACE, &[valid_token()]).unwrap();
     let delay = Duration::from_secs(2);
     // No one to prompt: a token that is not found fails fast.
-    let login = login(NeverPrompt, Slow { inner, delay });
+    let reads = Arc::default();
+    let store = Slow {
+        inner,
+        delay,
+        reads: Arc::clone(&reads),
+    };
+    let login = login(NeverPrompt, store);
     let client = ServiceBuilder::new().layer(login.layer()).service(api());
 
     let started = Instant::now();
     let request = tokio::spawn(
-        client.oneshot(
+        client.clone().oneshot(
             Request::get("https://api.test/x")
                 .body(Full::default())
                 .unwrap(),
@@ -190,4 +198,12 @@ async fn a_slow_token_store_stalls_no_other_task() {
     // Generous for a loaded CI machine; a store read on the worker would
     // stall it for the whole 2 s.
     assert!(longest < Duration::from_millis(500), "stalled {longest:?}");
+
+    // The token is held now: the next request does not touch the store.
+    let request = Request::get("https://api.test/x")
+        .body(Full::default())
+        .unwrap();
+    let response = client.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
