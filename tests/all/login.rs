@@ -1432,3 +1432,53 @@ fn the_token_file_is_0600_whatever_the_umask() {
         "the child ran the check:\n{stdout}"
     );
 }
+
+/// A login with no rules of its own maps every Globus service the Python
+/// SDK knows to its resource server (at production's URLs here), so
+/// Timers, Compute and Flows requests get their own tokens.
+#[test]
+fn the_default_rules_name_each_globus_services_resource_server() {
+    if std::env::vars().any(|(name, _)| name.starts_with("GLOBUS_SDK_")) {
+        eprintln!("SKIPPED: a GLOBUS_SDK_ variable is set; the rules follow it");
+        return;
+    }
+    let map = tower_gare::login::ResourceServers::globus();
+    for (url, resource_server) in [
+        (
+            "https://transfer.api.globus.org/v0.10/task_list",
+            "transfer.api.globus.org",
+        ),
+        (
+            "https://groups.api.globus.org/v2/groups/my_groups",
+            "groups.api.globus.org",
+        ),
+        (
+            "https://search.api.globus.org/v1/index/x",
+            "search.api.globus.org",
+        ),
+        (
+            "https://auth.globus.org/v2/api/identities",
+            "auth.globus.org",
+        ),
+        (
+            "https://flows.automate.globus.org/flows/abc/run",
+            "flows.globus.org",
+        ),
+        (
+            "https://timer.automate.globus.org/v2/timer",
+            "524230d7-ea86-4a52-8312-86065a9e0417",
+        ),
+        (
+            "https://compute.api.globus.org/v3/endpoints",
+            "funcx_service",
+        ),
+        // No rule: the host is the resource server.
+        (
+            "https://g-1234.data.globus.org/file.txt",
+            "g-1234.data.globus.org",
+        ),
+    ] {
+        let uri: http::Uri = url.parse().unwrap();
+        assert_eq!(map.for_uri(&uri), resource_server, "{url}");
+    }
+}
