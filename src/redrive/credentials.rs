@@ -326,6 +326,10 @@ pub struct Origin {
     scheme: String,
     host: String,
     port: u16,
+    /// The authority as a URI of this origin most often spells it (`host`
+    /// at the scheme's default port, else `host:port`), and with the port
+    /// always: what `matches` compares first.
+    authorities: [Box<str>; 2],
 }
 
 fn default_port(scheme: &str) -> u16 {
@@ -351,10 +355,18 @@ impl Origin {
     /// talks to one server.
     pub fn from_uri(uri: &Uri) -> Origin {
         let (scheme, host, port) = parts(uri);
+        let host = host.to_ascii_lowercase();
+        let full: Box<str> = format!("{host}:{port}").into();
+        let plain = if port == default_port(scheme) {
+            host.clone().into()
+        } else {
+            full.clone()
+        };
         Origin {
             scheme: scheme.to_ascii_lowercase(),
-            host: host.to_ascii_lowercase(),
+            host,
             port,
+            authorities: [plain, full],
         }
     }
 
@@ -369,6 +381,13 @@ impl Origin {
         // split here at once; one with userinfo or an IPv6 literal goes
         // through `http`'s own parser.
         let authority = uri.authority().map_or("", |a| a.as_str());
+        if self
+            .authorities
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(authority))
+        {
+            return true;
+        }
         if authority.contains('@') || authority.starts_with('[') {
             let (_, host, port) = parts(uri);
             return self.port == port && self.host.eq_ignore_ascii_case(host);
