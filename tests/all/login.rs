@@ -1482,3 +1482,24 @@ fn the_default_rules_name_each_globus_services_resource_server() {
         assert_eq!(map.for_uri(&uri), resource_server, "{url}");
     }
 }
+
+/// A rule names one origin and a path under it: another origin with the
+/// same path, or another path on the origin, is not the rule's.
+#[test]
+fn a_rule_maps_its_own_origin_and_path_only() {
+    let map = tower_gare::login::ResourceServers::new()
+        .with("https://api.test/a/", "a")
+        .with("https://api.test:8443/b/", "b");
+    for (url, resource_server) in [
+        ("https://api.test/a/read", "a"),
+        ("https://API.test:443/a/read", "a"),
+        ("https://evil.test/a/read", "evil.test"),
+        ("http://api.test/a/read", "api.test"),
+        ("https://api.test:8443/a/read", "api.test"),
+        ("https://api.test/b/read", "api.test"),
+        ("https://api.test:8443/b/x", "b"),
+    ] {
+        let uri: http::Uri = url.parse().unwrap();
+        assert_eq!(map.for_uri(&uri), resource_server, "{url}");
+    }
+}
