@@ -38,6 +38,8 @@ mod terminal;
 mod testing_helpers;
 #[cfg(feature = "login")]
 mod token_file_python;
+#[cfg(feature = "tracing")]
+mod tracing_records;
 #[cfg(all(feature = "login", feature = "reqwest"))]
 mod transport;
 #[cfg(feature = "login")]

@@ -1027,3 +1027,44 @@ async fn a_gare_inside_errors_is_redriven() {
     assert_eq!(requests.len(), 2);
     assert_eq!(requests[1].authorization(), Some("Bearer fresh-token-123"));
 }
+
+/// A streaming body whose size is not known up front gets a replay handle;
+/// if it outgrows the replay cap while it is sent, the look right before
+/// the retry finds the copy incomplete: the caller gets the first answer,
+/// GARE attached, body intact, and `NotReplayable` (after the
+/// reauthentication, which the look comes after).
+#[tokio::test]
+async fn a_stream_that_outgrew_its_recording_gets_the_first_answer() {
+    type Chunks = StreamBody<
+        futures_util::stream::Iter<std::vec::IntoIter<Result<http_body::Frame<Bytes>, Infallible>>>,
+    >;
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let inner = service_fn(move |req: Request<ReplayBody<Chunks>>| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async move {
+            // The server reads the whole upload, then wants consent.
+            body_bytes(req.into_body()).await;
+            Ok::<_, Infallible>(reply(StatusCode::FORBIDDEN, CONSENT_GARE))
+        }
+    });
+    let recorder = RecordingReauthenticator::returning(TOKEN);
+    let service = GareRedriveLayer::new(recorder.clone())
+        .replay_cap(8)
+        .layer_service(inner);
+    let chunks: Vec<Result<http_body::Frame<Bytes>, Infallible>> = ["stream", "ing ", "upload"]
+        .into_iter()
+        .map(|chunk| Ok(http_body::Frame::data(Bytes::from(chunk))))
+        .collect();
+    let body = ReplayBody::new(StreamBody::new(futures_util::stream::iter(chunks)));
+    let response = service.oneshot(Request::new(body)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(matches!(
+        RedriveOutcome::of(&response),
+        Some(RedriveOutcome::NotReplayable)
+    ));
+    assert!(response.extensions().get::<Gare>().is_some());
+    assert_eq!(body_bytes(response.into_body()).await, CONSENT_GARE);
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "sent once");
+    assert_eq!(recorder.calls(), 1);
+}

@@ -207,3 +207,16 @@ async fn a_gare_from_another_origin_reached_through_a_redirect_is_not_logged_in_
         assert_eq!(recorder.calls(), 1);
     }
 }
+
+#[test]
+fn the_middleware_shows_its_settings_and_no_secret() {
+    let layer = GareRedriveLayer::new(RecordingReauthenticator::returning("s3cr3t-t0ken"))
+        .response_cap(16 * 1024)
+        .reauth_quiet_period(std::time::Duration::from_secs(60));
+    let middleware = GareRedriveMiddleware::from_layer(&layer);
+    let shown = format!("{middleware:?}");
+    assert!(shown.starts_with("GareRedriveMiddleware"), "{shown}");
+    assert!(shown.contains("response_cap: 16384"), "{shown}");
+    assert!(shown.contains("reauth_quiet_period: 60s"), "{shown}");
+    assert!(!shown.contains("s3cr3t"), "{shown}");
+}
