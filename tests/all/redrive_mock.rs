@@ -1068,3 +1068,16 @@ async fn a_stream_that_outgrew_its_recording_gets_the_first_answer() {
     assert_eq!(hits.load(Ordering::SeqCst), 1, "sent once");
     assert_eq!(recorder.calls(), 1);
 }
+
+#[test]
+fn the_service_shows_its_inner_service_and_settings_and_no_secret() {
+    let layer =
+        GareRedriveLayer::new(|_cx: ReauthContext| async { Credentials::bearer("s3cr3t-t0ken") })
+            .response_cap(16 * 1024);
+    let service = tower::Layer::layer(&layer, ScriptedService::new());
+    let shown = format!("{service:?}");
+    assert!(shown.starts_with("GareRedrive"), "{shown}");
+    assert!(shown.contains("ScriptedService"), "{shown}");
+    assert!(shown.contains("response_cap: 16384"), "{shown}");
+    assert!(!shown.contains("s3cr3t"), "{shown}");
+}
