@@ -27,7 +27,9 @@ use futures_util::FutureExt;
 use http::{Request, Response};
 use http_body_util::Full;
 use tower::{Layer, Service};
-use tower_gare::login::{Login, MemoryTokenStore, NeverPrompt, ResourceServers, Token, TokenStore};
+use tower_gare::login::{
+    IntoTokenClient, Login, MemoryTokenStore, NeverPrompt, ResourceServers, Token, TokenStore,
+};
 use tower_gare::redrive::{Credentials, GareRedriveLayer, ReauthContext};
 use tower_http::follow_redirect::FollowRedirectLayer;
 
@@ -188,17 +190,22 @@ fn held_token_store() -> MemoryTokenStore {
     store
 }
 
-fn login_layer(c: &mut Criterion) {
-    let no_token_endpoint = tower::service_fn(|_req: Request<Full<Bytes>>| async {
-        Err::<Response<Full<Bytes>>, _>("no token endpoint: the token is held")
-    });
-    let login = Login::builder("bench-client")
+/// A login whose token for `https://api.test/` is stored (and held after
+/// the first request), over `client`.
+fn held_login<C: IntoTokenClient<Via>, Via>(client: C) -> Login<C::Client, NeverPrompt> {
+    Login::builder("bench-client")
         .auth_base_url("http://127.0.0.1:9/")
         .resource_servers(ResourceServers::new().with("https://api.test/", "rs"))
         .prompt(NeverPrompt)
         .token_store(held_token_store())
-        .build(no_token_endpoint)
-        .unwrap();
+        .build(client)
+        .unwrap()
+}
+
+fn login_layer(c: &mut Criterion) {
+    let login = held_login(tower::service_fn(|_req: Request<Full<Bytes>>| async {
+        Err::<Response<Full<Bytes>>, _>("no token endpoint: the token is held")
+    }));
     let mut bare = Ok200;
     let mut follow = FollowRedirectLayer::new().layer(Ok200);
     let mut layered = login.layer().layer(Ok200);
@@ -275,13 +282,7 @@ fn send_now(request: reqwest_middleware::RequestBuilder) -> reqwest::Response {
 }
 
 fn login_middleware(c: &mut Criterion) {
-    let login = Login::builder("bench-client")
-        .auth_base_url("http://127.0.0.1:9/")
-        .resource_servers(ResourceServers::new().with("https://api.test/", "rs"))
-        .prompt(NeverPrompt)
-        .token_store(held_token_store())
-        .build(reqwest::Client::new())
-        .unwrap();
+    let login = held_login(reqwest::Client::new());
     let fixed = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
         .with(FixedHeader(http::HeaderValue::from_static("Bearer t")))
         .with(Canned)
