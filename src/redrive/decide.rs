@@ -5,9 +5,11 @@
 //! future, the reqwest middleware) call these in order and do the sending.
 
 use std::fmt;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use bytes::Buf;
+use futures_util::FutureExt;
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri};
 use http_body::Body;
@@ -21,6 +23,7 @@ use super::{
     Attach, BoxError, Credentials, Origin, Outgoing, ReauthContext, ReauthError, Reauthenticator,
     RedriveBody, RedriveOutcome, User, WaitForCredentials,
 };
+use crate::deadline::{within, Missed};
 use crate::gare::Gare;
 
 /// What a layer's services, their clones and its reqwest middleware share:
@@ -228,8 +231,28 @@ impl<R: Reauthenticator> Redriver<R> {
                 origin: Origin::from_uri(uri),
             })),
             Attach::Ready(credentials) => Step::Put(credentials),
-            Attach::Wait(wait) => Step::Wait(wait),
+            Attach::Wait(wait) => Step::Wait(self.guarded(wait)),
         }
+    }
+
+    /// A credentials step's wait, as the engine runs it: the
+    /// reauthenticator's code, so a panic in it is an error for its request
+    /// (not a panic in the caller's task), and it is bounded by the
+    /// `reauth_timeout`, as a reauthentication is.
+    fn guarded(&self, wait: WaitForCredentials) -> WaitForCredentials {
+        let timeout = self.settings.reauth_timeout;
+        Box::pin(async move {
+            let run = AssertUnwindSafe(wait).catch_unwind();
+            let outcome = match timeout {
+                Some(limit) => match within(limit, run).await {
+                    Ok(outcome) => outcome,
+                    Err(Missed::Elapsed) => return Err(ReauthError::timed_out(limit).into()),
+                    Err(Missed::NoTimer) => return Err(ReauthError::no_timer(limit).into()),
+                },
+                None => run.await,
+            };
+            outcome.unwrap_or_else(|_panic| Err(ReauthError::panicked().into()))
+        })
     }
 
     /// Puts the credentials remembered for `user`'s requests to `uri` on

@@ -1081,3 +1081,61 @@ fn the_service_shows_its_inner_service_and_settings_and_no_secret() {
     assert!(shown.contains("response_cap: 16384"), "{shown}");
     assert!(!shown.contains("s3cr3t"), "{shown}");
 }
+
+/// A reauthenticator whose credentials step waits on `wait` (a panic, a
+/// future that never ends).
+struct Waits(fn() -> tower_gare::redrive::WaitForCredentials);
+
+impl tower_gare::redrive::Reauthenticator for Waits {
+    type Error = Infallible;
+    async fn reauthenticate(&self, _cx: ReauthContext) -> Result<Credentials, Infallible> {
+        Ok(Credentials::bearer(TOKEN).unwrap())
+    }
+    fn credentials(
+        &self,
+        _request: &tower_gare::redrive::Outgoing<'_>,
+    ) -> tower_gare::redrive::Attach {
+        tower_gare::redrive::Attach::Wait((self.0)())
+    }
+}
+
+#[tokio::test]
+async fn a_credentials_step_that_panics_fails_its_request_not_the_program() {
+    let panics = Waits(|| Box::pin(async { panic!("the user's code") }));
+    let ok = ScriptedService::new().respond(Response::new(String::from("ok")));
+    let client = GareRedriveLayer::new(panics)
+        .box_errors()
+        .layer_service(ok.clone());
+    let error = client
+        .oneshot(Request::new(String::new()))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("panicked"), "{error}");
+    assert_eq!(ok.requests().len(), 0, "not sent");
+
+    // A layer that keeps the inner service's errors sends it as it was made.
+    let panics = Waits(|| Box::pin(async { panic!("the user's code") }));
+    let client = GareRedriveLayer::new(panics).layer_service(ok.clone());
+    let response = client.oneshot(Request::new(String::new())).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(ok.requests()[0].authorization(), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_credentials_step_that_never_ends_is_bounded_by_the_reauth_timeout() {
+    let hangs = Waits(|| Box::pin(std::future::pending()));
+    let ok = ScriptedService::new().respond(Response::new(String::from("ok")));
+    let client = GareRedriveLayer::new(hangs)
+        .reauth_timeout(Duration::from_secs(30))
+        .box_errors()
+        .layer_service(ok.clone());
+    let error = client
+        .oneshot(Request::new(String::new()))
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("did not finish within 30s"),
+        "{error}"
+    );
+    assert_eq!(ok.requests().len(), 0);
+}
