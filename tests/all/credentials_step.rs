@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use tokio::sync::Notify;
-use tower::{service_fn, ServiceBuilder, ServiceExt};
+use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
 use tower_gare::login::{
     AuthorizationResponse, AuthorizeRequest, Login, LoginError, MemoryTokenStore, NeverPrompt,
     Prompt, ResourceServers, Token, TokenStore, DEFAULT_NAMESPACE,
@@ -206,4 +206,46 @@ async fn a_slow_token_store_stalls_no_other_task() {
     let response = client.oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+/// A held token goes on at once: `call` sends the request to the inner
+/// service itself, before its future is polled (no wait, no readiness
+/// given back and taken again).
+#[tokio::test]
+async fn a_held_token_is_attached_in_call_without_waiting() {
+    let store = MemoryTokenStore::default();
+    store.put(DEFAULT_NAMESPACE, &[valid_token()]).unwrap();
+    let login = login(NeverPrompt, store);
+    let (mock, mut handle) =
+        tower_test::mock::pair::<Request<Full<Bytes>>, Response<Full<Bytes>>>();
+    let mut client = tower::Layer::layer(&login.layer(), mock);
+    handle.allow(2);
+    for round in 0..2 {
+        client.ready().await.unwrap();
+        let response = client.call(
+            Request::get("https://api.test/x")
+                .body(Full::default())
+                .unwrap(),
+        );
+        let sent = futures_util::FutureExt::now_or_never(handle.next_request());
+        match (round, sent) {
+            // The first request reads the store: it waits, and is sent
+            // when its future runs.
+            (0, None) => {
+                let mut response = Box::pin(response);
+                assert!(futures_util::FutureExt::now_or_never(&mut response).is_none());
+                let (request, reply) = handle.next_request().await.unwrap();
+                assert_eq!(request.headers()["authorization"], "Bearer t");
+                reply.send_response(Response::new(Full::default()));
+                assert_eq!(response.await.unwrap().status(), StatusCode::OK);
+            }
+            // The token is held now: the request is already sent.
+            (1, Some(Some((request, reply)))) => {
+                assert_eq!(request.headers()["authorization"], "Bearer t");
+                reply.send_response(Response::new(Full::default()));
+                assert_eq!(response.await.unwrap().status(), StatusCode::OK);
+            }
+            (round, sent) => panic!("round {round}: sent in call: {}", sent.is_some()),
+        }
+    }
 }

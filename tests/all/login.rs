@@ -1506,3 +1506,10 @@ fn a_rule_maps_its_own_origin_and_path_only() {
         assert_eq!(map.for_uri(&uri), resource_server, "{url}");
     }
 }
+
+#[test]
+fn a_builder_shows_that_it_amends_gares() {
+    let builder = Login::builder("client-id").amend_gare(|_cx, _gare| {});
+    let shown = format!("{builder:?}");
+    assert!(shown.contains("amend_gare: Some(AmendGare(..))"), "{shown}");
+}
