@@ -326,17 +326,16 @@ impl<R: Reauthenticator> Redriver<R> {
                 user,
                 requirements,
                 outcome,
+                sent_with_token: false,
             },
         }))
     }
 
     /// The retried response, handed back whatever it is (one retry, ever),
-    /// its own requirement attached. `sent_with_token`: whether the retry
-    /// carried `Authorization`.
+    /// its own requirement attached.
     pub(crate) async fn after_retry<B: Body>(
         self: Arc<Self>,
         retried: Response<B>,
-        sent_with_token: bool,
         after: AfterRetry,
     ) -> Response<RedriveBody<B>>
     where
@@ -348,6 +347,7 @@ impl<R: Reauthenticator> Redriver<R> {
             user,
             requirements,
             outcome,
+            sent_with_token,
         } = after;
         if !self.triggers(retried.status()) {
             return finish(&uri, retried.map(RedriveBody::new), None, outcome);
@@ -403,10 +403,13 @@ impl<B: Body> Retry<B> {
     }
 
     /// Go ahead: the first answer is dropped; the credentials go on the
-    /// copy, and what the retried response is read with is kept.
+    /// copy (its `headers`), and what the retried response is read with is
+    /// kept, with whether the copy carries `Authorization`.
     pub(crate) fn send(self, headers: &mut HeaderMap) -> AfterRetry {
         self.credentials.apply_to(headers);
-        self.after
+        let mut after = self.after;
+        after.sent_with_token = headers.contains_key(AUTHORIZATION);
+        after
     }
 }
 
@@ -418,6 +421,8 @@ pub(crate) struct AfterRetry {
     /// The flight key of the first answer's requirements.
     requirements: String,
     outcome: RedriveOutcome,
+    /// Whether the retry carried `Authorization` (set by [`Retry::send`]).
+    sent_with_token: bool,
 }
 
 #[cfg(feature = "tracing")]

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::Buf;
-use http::header::AUTHORIZATION;
 use http::{Request, Response};
 use http_body::Body;
 use pin_project_lite::pin_project;
@@ -152,11 +151,10 @@ where
         _ => return Ok(retry.not_replayable()),
     };
     let after = retry.send(replay.headers_mut());
-    let sent_with_token = replay.headers().contains_key(AUTHORIZATION);
     // The retry waits for readiness like any request.
     poll_fn(|cx| service.poll_ready(cx)).await?;
     let retried = service.call(replay).await?;
-    Ok(Box::pin(redriver.after_retry(retried, sent_with_token, after)).await)
+    Ok(Box::pin(redriver.after_retry(retried, after)).await)
 }
 
 type SlowPath<ResBody, E> =

@@ -226,10 +226,9 @@ impl<R: Reauthenticator> GareRedriveMiddleware<R> {
             return Ok(to_reqwest(retry.not_replayable(), &sent_to));
         };
         let after = retry.send(replay.headers_mut());
-        let sent_with_token = replay.headers().contains_key(http::header::AUTHORIZATION);
         let retried = to_http(next.run(replay, extensions).await?);
         let redriver = Arc::clone(&self.redriver);
-        let response = Box::pin(redriver.after_retry(retried, sent_with_token, after)).await;
+        let response = Box::pin(redriver.after_retry(retried, after)).await;
         Ok(to_reqwest(response, &sent_to))
     }
 }
