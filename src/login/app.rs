@@ -44,7 +44,37 @@ pub(crate) enum Grant {
 struct Held {
     token: Token,
     credentials: Credentials,
+    /// How long it was issued for, when it came from the server (not from
+    /// the store): the refresh margin is at most half of it.
+    lifetime: Option<Duration>,
 }
+
+/// How long before it expires a token is refreshed: the login's margin,
+/// but never more than half the token's lifetime, so a token issued for
+/// less than the margin still serves the requests of its first half.
+fn margin_for(margin: Duration, lifetime: Option<Duration>) -> Duration {
+    lifetime.map_or(margin, |lifetime| margin.min(lifetime / 2))
+}
+
+/// Whether `stored` (from the token store) is newer than `held` (in
+/// memory): it expires later. A held token that the store has not caught
+/// up with (its write failed) wins over the older one stored; one another
+/// process refreshed since (rotation included) replaces it.
+fn stored_is_newer(stored: &Token, held: Option<&Token>) -> bool {
+    held.is_none_or(|held| held != stored && stored.expires_at > held.expires_at)
+}
+
+/// A login that failed or was cancelled, kept for the quiet period: the
+/// requests that waited for it (and those that come soon after) share its
+/// error instead of prompting again.
+struct Failed {
+    at: tokio::time::Instant,
+    echo: super::error::Echo,
+}
+
+/// How long a failed login is kept: its waiters look as soon as it lets
+/// go of their turn, so this only bounds the memory it takes.
+const FAILED_LOGIN_KEPT: Duration = Duration::from_secs(10);
 
 /// A function that may change a GARE before any login, seeing the request.
 #[derive(Clone)]
@@ -58,26 +88,27 @@ impl fmt::Debug for AmendGare {
     }
 }
 
-/// A GARE with session requirements, registered while its request waits
-/// for a login; gone when the request is done with the login (or dropped).
-struct WaitingSession<'a, C, P, T> {
+/// A GARE, registered while its request waits for a login; gone when the
+/// request is done with the login (or dropped). A login asks for the
+/// scopes and sessions of every GARE of its user that waits with it.
+struct WaitingGare<'a, C, P, T> {
     inner: &'a Inner<C, P, T>,
     id: u64,
 }
 
-impl<'a, C, P, T> WaitingSession<'a, C, P, T> {
+impl<'a, C, P, T> WaitingGare<'a, C, P, T> {
     fn new(inner: &'a Inner<C, P, T>, user: Option<&User>, gare: &Gare) -> Self {
         let id = inner
             .next_wait
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        lock(&inner.waiting_sessions).push((id, user.cloned(), gare.clone()));
-        WaitingSession { inner, id }
+        lock(&inner.waiting_gares).push((id, user.cloned(), gare.clone()));
+        WaitingGare { inner, id }
     }
 }
 
-impl<C, P, T> Drop for WaitingSession<'_, C, P, T> {
+impl<C, P, T> Drop for WaitingGare<'_, C, P, T> {
     fn drop(&mut self) {
-        lock(&self.inner.waiting_sessions).retain(|(id, _, _)| *id != self.id);
+        lock(&self.inner.waiting_gares).retain(|(id, _, _)| *id != self.id);
     }
 }
 
@@ -147,12 +178,14 @@ pub(crate) struct Inner<C, P, T> {
     held: RwLock<HashMap<Option<User>, HashMap<String, Held>>>,
     /// One refresh or login at a time per user and resource server.
     getting: Mutex<HashMap<(Option<User>, String), Turn>>,
-    /// One interactive login at a time, whatever it is for.
-    prompting: tokio::sync::Mutex<()>,
+    /// One interactive login at a time per user: one person, one browser.
+    prompting: Mutex<HashMap<Option<User>, Turn>>,
+    /// The last failed login per user and resource server.
+    failed: Mutex<HashMap<(Option<User>, String), Failed>>,
     last_login: Mutex<Option<LastLogin>>,
-    /// The session requirements of GAREs waiting for a login, by request:
-    /// a login asks for all of its user's that arrived together.
-    waiting_sessions: Mutex<Vec<(u64, Option<User>, Gare)>>,
+    /// The GAREs waiting for a login, by request: a login asks for the
+    /// scopes and sessions of all of its user's that arrived together.
+    waiting_gares: Mutex<Vec<(u64, Option<User>, Gare)>>,
     next_wait: std::sync::atomic::AtomicU64,
 }
 
@@ -216,9 +249,35 @@ impl<C, P, T> Clone for Login<C, P, T> {
 }
 
 /// The token store's namespace for `user`: the Python SDK's `DEFAULT` for
-/// the program's own requests.
-fn namespace(user: Option<&User>) -> &str {
-    user.map_or(DEFAULT_NAMESPACE, User::id)
+/// the program's own requests, [`User::namespace`] for a user's (never
+/// `DEFAULT`, never another user's).
+fn namespace(user: Option<&User>) -> String {
+    user.map_or_else(|| DEFAULT_NAMESPACE.to_owned(), User::namespace)
+}
+
+/// The error for a request to `uri` that no rule maps: its URL without the
+/// query (which may hold what is no one's business).
+fn unmapped(uri: &Uri) -> LoginError {
+    let url = match (uri.scheme_str(), uri.authority()) {
+        (Some(scheme), Some(authority)) => format!("{scheme}://{authority}{}", uri.path()),
+        _ => uri.path().to_owned(),
+    };
+    LoginError::Unmapped { url }
+}
+
+/// The host of `uri` when it could name a resource server: over https on
+/// the default port, lowercase.
+fn named_host(uri: &Uri) -> Option<std::borrow::Cow<'_, str>> {
+    let default_port = uri.port_u16().is_none_or(|port| port == 443);
+    if uri.scheme_str() != Some("https") || !default_port {
+        return None;
+    }
+    let host = uri.host()?;
+    Some(if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(host)
+    })
 }
 
 impl<C, P, T> Inner<C, P, T> {
@@ -256,9 +315,10 @@ impl<C, P, T> Inner<C, P, T> {
             amend_gare: None,
             held: RwLock::new(HashMap::new()),
             getting: Mutex::new(HashMap::new()),
-            prompting: tokio::sync::Mutex::new(()),
+            prompting: Mutex::new(HashMap::new()),
+            failed: Mutex::new(HashMap::new()),
             last_login: Mutex::new(None),
-            waiting_sessions: Mutex::new(Vec::new()),
+            waiting_gares: Mutex::new(Vec::new()),
             next_wait: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -275,14 +335,47 @@ impl<C, P, T> Login<C, P, T> {
         &self.inner.redirect_uri
     }
 
-    /// The resource server a request to `uri` goes to.
-    pub fn resource_server_for(&self, uri: &Uri) -> String {
-        self.inner.resource_servers.for_uri(uri)
+    /// The resource server a request to `uri` goes to: that of the
+    /// [`ResourceServers`] rule that covers it, else its host when it is
+    /// https on the default port and names a resource server this login
+    /// has scope requirements for. `None`: the request is unmapped, and
+    /// the login's layer sends it as the caller made it (no token, no
+    /// refresh, no login).
+    ///
+    /// ```
+    /// use http::Uri;
+    /// use tower_gare::login::{Login, ResourceServers};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+    /// #     .build_http::<http_body_util::Full<bytes::Bytes>>();
+    /// let login = Login::builder("client-id")
+    ///     .auth_base_url("https://auth.example.org")
+    ///     .resource_servers(ResourceServers::new().with("https://api.example.org/flows", "flows"))
+    ///     .scope_requirements("files.example.org", ["files:read"])
+    ///     .build(http)?;
+    /// let of = |url: &'static str| login.resource_server_for(&Uri::from_static(url));
+    /// assert_eq!(of("https://api.example.org/flows/run").as_deref(), Some("flows"));
+    /// assert_eq!(of("https://api.example.org/flowsevil"), None);
+    /// assert_eq!(of("https://files.example.org/a.txt").as_deref(), Some("files.example.org"));
+    /// assert_eq!(of("http://files.example.org/a.txt"), None);
+    /// assert_eq!(of("https://files.example.org:8443/a.txt"), None);
+    /// assert_eq!(of("https://elsewhere.example.org/"), None);
+    /// # Ok(()) }
+    /// ```
+    pub fn resource_server_for(&self, uri: &Uri) -> Option<String> {
+        self.resource_server_of(uri)
+            .map(std::borrow::Cow::into_owned)
     }
 
     /// The same, borrowed when a rule names it (no allocation per request).
-    pub(crate) fn resource_server_of(&self, uri: &Uri) -> std::borrow::Cow<'_, str> {
-        self.inner.resource_servers.of(uri)
+    pub(crate) fn resource_server_of(&self, uri: &Uri) -> Option<std::borrow::Cow<'_, str>> {
+        if let Some(rule) = self.inner.resource_servers.rule_for(uri) {
+            return Some(std::borrow::Cow::Borrowed(rule));
+        }
+        let host = named_host(uri)?;
+        let named = lock(&self.inner.requirements).contains_key(host.as_ref());
+        named.then(|| std::borrow::Cow::Owned(host.into_owned()))
     }
 
     /// The one layer a tower client needs: every request gets its
@@ -346,27 +439,46 @@ impl<C, P, T> Login<C, P, T> {
     ) -> Option<Credentials> {
         let held = self.inner.held.read().unwrap_or_else(|p| p.into_inner());
         let entry = held.get(&user.cloned())?.get(resource_server)?;
-        let fresh = !entry
-            .token
-            .expires_within(SystemTime::now(), self.inner.refresh_margin);
+        let margin = margin_for(self.inner.refresh_margin, entry.lifetime);
+        let fresh = !entry.token.expires_within(SystemTime::now(), margin);
         fresh.then(|| entry.credentials.clone())
     }
 
-    fn hold(&self, user: Option<&User>, tokens: &[Token]) -> Result<(), LoginError> {
-        let mut held = self.inner.held.write().unwrap_or_else(|p| p.into_inner());
-        let mine = held.entry(user.cloned()).or_default();
-        for token in tokens {
-            let credentials =
-                Credentials::bearer(token.access_token()).map_err(LoginError::InvalidToken)?;
-            mine.insert(
-                token.resource_server.clone(),
-                Held {
+    /// Holds `tokens` in memory for `user`. Each is checked first: a token
+    /// that cannot go in a header is an error, and none is held. `issued`:
+    /// they come from the server now (their lifetime is known).
+    fn hold(&self, user: Option<&User>, tokens: &[Token], issued: bool) -> Result<(), LoginError> {
+        let now = SystemTime::now();
+        let checked = tokens
+            .iter()
+            .map(|token| {
+                let credentials =
+                    Credentials::bearer(token.access_token()).map_err(LoginError::InvalidToken)?;
+                let lifetime = token
+                    .expires_at
+                    .filter(|_| issued)
+                    .map(|at| at.duration_since(now).unwrap_or_default());
+                Ok(Held {
                     token: token.clone(),
                     credentials,
-                },
-            );
+                    lifetime,
+                })
+            })
+            .collect::<Result<Vec<_>, LoginError>>()?;
+        let mut held = self.inner.held.write().unwrap_or_else(|p| p.into_inner());
+        let mine = held.entry(user.cloned()).or_default();
+        for entry in checked {
+            mine.insert(entry.token.resource_server.clone(), entry);
         }
         Ok(())
+    }
+
+    /// The tokens held for `user`.
+    fn held_tokens(&self, user: Option<&User>) -> Vec<Token> {
+        let held = self.inner.held.read().unwrap_or_else(|p| p.into_inner());
+        held.get(&user.cloned())
+            .map(|mine| mine.values().map(|entry| entry.token.clone()).collect())
+            .unwrap_or_default()
     }
 
     fn forget(&self, user: Option<&User>) {
@@ -382,6 +494,42 @@ impl<C, P, T> Login<C, P, T> {
         getting.retain(|_, turn| Arc::strong_count(turn) > 1);
         let key = (user.cloned(), resource_server.to_owned());
         Arc::clone(getting.entry(key).or_default())
+    }
+
+    /// The turns of every refresh or login of `user` now running or
+    /// waiting, in one order: what a logout waits for.
+    fn user_turns(&self, user: Option<&User>) -> Vec<Turn> {
+        let getting = lock(&self.inner.getting);
+        let mut mine: Vec<_> = getting
+            .iter()
+            .filter(|((who, _), _)| who.as_ref() == user)
+            .collect();
+        mine.sort_by(|a, b| a.0 .1.cmp(&b.0 .1));
+        mine.into_iter().map(|(_, turn)| Arc::clone(turn)).collect()
+    }
+
+    /// `user`'s turn to prompt: one login at a time per person.
+    fn prompt_turn(&self, user: Option<&User>) -> Turn {
+        let mut prompting = lock(&self.inner.prompting);
+        prompting.retain(|_, turn| Arc::strong_count(turn) > 1);
+        Arc::clone(prompting.entry(user.cloned()).or_default())
+    }
+
+    /// The error of a login for `user` and `resource_server` that failed
+    /// after `arrived`, while this request waited for it: shared, so a
+    /// cancelled prompt is not shown again to every request that waited
+    /// on it. A request that comes after may try again.
+    fn failed_while_waiting(
+        &self,
+        user: Option<&User>,
+        resource_server: &str,
+        arrived: tokio::time::Instant,
+    ) -> Option<LoginError> {
+        let mut failed = lock(&self.inner.failed);
+        let now = tokio::time::Instant::now();
+        failed.retain(|_, f| f.at + FAILED_LOGIN_KEPT > now);
+        let f = failed.get(&(user.cloned(), resource_server.to_owned()))?;
+        (f.at >= arrived).then(|| f.echo.error(resource_server))
     }
 }
 
@@ -407,14 +555,19 @@ where
     /// of its resource server, a refresh, or a login for its scope
     /// requirements. [`Login::layer`] and `Login::middleware` do this for
     /// every request; this is for code that sends requests some other way
-    /// (a WebSocket handshake, a subprocess's environment).
+    /// (a WebSocket handshake, a subprocess's environment). A URL the login
+    /// does not map ([`resource_server_for`](Login::resource_server_for))
+    /// is [`LoginError::Unmapped`].
     pub async fn credentials_for(&self, uri: &Uri) -> Result<Credentials, LoginError> {
-        let resource_server = self.resource_server_for(uri);
+        let Some(resource_server) = self.resource_server_for(uri) else {
+            return Err(unmapped(uri));
+        };
         self.credentials(None, &resource_server).await
     }
 
-    /// Logs the program's own user out: revokes every stored token (access
-    /// and refresh, RFC 7009), removes them from the store, and forgets
+    /// Logs the program's own user out: waits for a refresh or login of
+    /// theirs in flight, then revokes every token (access and refresh, RFC
+    /// 7009), stored or held, removes them from the store, and forgets
     /// them. Every token is tried; the first error is returned after.
     pub async fn logout(&self) -> Result<(), LoginError> {
         self.logout_user(None).await
@@ -423,27 +576,53 @@ where
     /// Logs `user` out (see [`logout`](Login::logout)); `None` is the
     /// program's own user.
     pub async fn logout_user(&self, user: Option<&User>) -> Result<(), LoginError> {
-        let namespace = namespace(user).to_owned();
+        // A refresh or login that finishes after the logout would put its
+        // tokens back: wait for those in flight, and revoke what they got.
+        let turns = self.user_turns(user);
+        let mut taken = Vec::with_capacity(turns.len());
+        for turn in &turns {
+            taken.push(turn.lock().await);
+        }
+        let namespace = namespace(user);
         let ns = namespace.clone();
-        let tokens = self
+        let mut tokens = self
             .store_io(move |store| store.get_all(&ns))
             .await
             .map_err(LoginError::Store)?;
+        // Held tokens the store never got (its write failed) are revoked too.
+        for held in self.held_tokens(user) {
+            if !tokens.contains(&held) {
+                tokens.push(held);
+            }
+        }
         self.forget(user);
         let mut first_error = None;
+        let mut revoked: Vec<&str> = Vec::new();
         for token in &tokens {
             let secrets = [Some(token.access_token()), token.refresh_token()];
             for secret in secrets.into_iter().flatten() {
+                if revoked.contains(&secret) {
+                    continue;
+                }
+                revoked.push(secret);
                 if let Err(error) = self.inner.endpoint.revoke(&self.inner.client, secret).await {
                     first_error.get_or_insert(error);
                 }
             }
+        }
+        let mut removed: Vec<&str> = Vec::new();
+        for token in &tokens {
+            if removed.contains(&token.resource_server.as_str()) {
+                continue;
+            }
+            removed.push(&token.resource_server);
             let (ns, resource_server) = (namespace.clone(), token.resource_server.clone());
-            let removed = self.store_io(move |store| store.remove(&ns, &resource_server));
-            if let Err(error) = removed.await {
+            let removal = self.store_io(move |store| store.remove(&ns, &resource_server));
+            if let Err(error) = removal.await {
                 first_error.get_or_insert(LoginError::Store(error));
             }
         }
+        drop(taken);
         first_error.map_or(Ok(()), Err)
     }
 
@@ -453,34 +632,46 @@ where
         resource_server: &str,
         need: Need<'_>,
     ) -> Result<Token, LoginError> {
-        if let Need::Gare(cx) = &need {
-            let required = cx.gare().authorization_parameters.required_scopes.clone();
-            let required = required.unwrap_or_default();
-            // A malformed scope from a server fails this request only: it
-            // never joins the requirements every later login asks for.
-            scopes::merge_strings(required.iter().map(String::as_str))
-                .map_err(LoginError::InvalidScope)?;
+        let required = match &need {
+            Need::Gare(cx) => {
+                let required = cx.gare().authorization_parameters.required_scopes.clone();
+                let required = required.unwrap_or_default();
+                // A malformed scope from a server fails this request only.
+                scopes::merge_strings(required.iter().map(String::as_str))
+                    .map_err(LoginError::InvalidScope)?;
+                Some(required)
+            }
+            _ => None,
+        };
+        let token = self.token_for(user, resource_server, &need).await?;
+        // A GARE's scopes join its own resource server's requirements only
+        // once a token grants them: one the authorization server refuses
+        // never spoils later logins.
+        if let Some(required) = required {
             self.add_scope_requirements(resource_server, required);
         }
+        Ok(token)
+    }
+
+    async fn token_for(
+        &self,
+        user: Option<&User>,
+        resource_server: &str,
+        need: &Need<'_>,
+    ) -> Result<Token, LoginError> {
         // A login that finishes after this moment was started for requests
         // that arrived with this one, or after it.
         let arrived = tokio::time::Instant::now();
-        let _waiting = match &need {
-            Need::Gare(cx)
-                if cx
-                    .gare()
-                    .authorization_parameters
-                    .has_session_requirements() =>
-            {
-                Some(WaitingSession::new(&self.inner, user, cx.gare()))
-            }
+        // A login asks for what every GARE waiting with this one needs.
+        let _waiting = match need {
+            Need::Gare(cx) => Some(WaitingGare::new(&self.inner, user, cx.gare())),
             _ => None,
         };
         // Requests waiting on one refresh or login share its result: each
         // looks again once it has its turn.
         let turn = self.turn(user, resource_server);
         let _turn = turn.lock().await;
-        let (usable, latest) = self.usable(user, resource_server, &need).await?;
+        let (usable, latest) = self.usable(user, resource_server, need).await?;
         if let Some(token) = usable {
             return Ok(token);
         }
@@ -490,25 +681,39 @@ where
             .filter(|t| t.refresh_token().is_some());
         if let Some(token) = refreshable {
             match self.refresh(user, &token).await {
-                // Just issued: good even if it lives less than the margin.
-                Ok(token) if self.will_do(&token, &need, Duration::ZERO) => return Ok(token),
+                // Just issued: used for this request whatever its
+                // `expires_in` says.
+                Ok(token) if self.fits(&token, need) => return Ok(token),
+                Ok(_) => {}
                 // A refused refresh token (`invalid_grant`: revoked,
-                // rotated away, expired) means a login.
-                Ok(_) | Err(LoginError::Refused { .. }) => {}
+                // rotated away, expired): another process sharing the
+                // store may have refreshed first; else a login.
+                Err(LoginError::Refused { .. }) => {
+                    if let Some(token) = self.usable(user, resource_server, need).await?.0 {
+                        return Ok(token);
+                    }
+                }
                 Err(error) => return Err(error),
             }
         }
-        let gare = match &need {
+        if let Some(error) = self.failed_while_waiting(user, resource_server, arrived) {
+            return Err(error);
+        }
+        let gare = match need {
             Need::Gare(cx) => cx.gare().clone(),
             _ => Gare::new("LoginRequired", Default::default()),
         };
         // One person, one prompt at a time: a login for another resource
         // server may have just brought what this one needs.
-        let _prompting = match self.inner.grant {
-            Grant::AuthorizationCode => Some(self.gathered_prompt_turn().await),
+        let prompt_turn = match self.inner.grant {
+            Grant::AuthorizationCode => Some(self.prompt_turn(user)),
             Grant::ClientCredentials => None,
         };
-        if let Some(token) = self.usable(user, resource_server, &need).await?.0 {
+        let _prompting = match &prompt_turn {
+            Some(turn) => Some(self.gathered(turn).await),
+            None => None,
+        };
+        if let Some(token) = self.usable(user, resource_server, need).await?.0 {
             return Ok(token);
         }
         // A session requirement asks for a fresh login, which no stored
@@ -517,7 +722,10 @@ where
         if let Some(token) = self.met_while_waiting(user, resource_server, &gare, arrived) {
             return Ok(token);
         }
-        let tokens = self.log_in(user, resource_server, &gare).await?;
+        let tokens = match self.log_in(user, resource_server, &gare).await {
+            Ok(tokens) => tokens,
+            Err(error) => return Err(self.login_failed(user, resource_server, error)),
+        };
         let token = tokens
             .into_iter()
             .find(|t| t.resource_server == resource_server)
@@ -527,19 +735,36 @@ where
         Ok(token)
     }
 
-    /// The turn to prompt, taken after the requests that arrived together
-    /// have added their requirements (scopes, sessions): one login then
-    /// asks for all. A person waits for a login anyway: the short gathering
-    /// (`GATHER`, or a few turns of the scheduler on a runtime without
-    /// timers) goes unnoticed.
-    async fn gathered_prompt_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+    /// Keeps a person's failed login a moment, so the requests that waited
+    /// for it share its error; hands the error back.
+    fn login_failed(
+        &self,
+        user: Option<&User>,
+        resource_server: &str,
+        error: LoginError,
+    ) -> LoginError {
+        if self.inner.grant == Grant::AuthorizationCode {
+            let key = (user.cloned(), resource_server.to_owned());
+            let echo = super::error::Echo::of(&error);
+            let at = tokio::time::Instant::now();
+            lock(&self.inner.failed).insert(key, Failed { at, echo });
+        }
+        error
+    }
+
+    /// `turn`, taken after the requests that arrived together have added
+    /// their requirements (scopes, sessions): one login then asks for all.
+    /// A person waits for a login anyway: the short gathering (`GATHER`,
+    /// or a few turns of the scheduler on a runtime without timers) goes
+    /// unnoticed.
+    async fn gathered<'t>(&self, turn: &'t Turn) -> tokio::sync::MutexGuard<'t, ()> {
         let gathered = crate::deadline::within(GATHER, std::future::pending::<()>()).await;
         if gathered.is_err_and(|missed| matches!(missed, crate::deadline::Missed::NoTimer)) {
             for _ in 0..GATHER_YIELDS {
                 tokio::task::yield_now().await;
             }
         }
-        self.inner.prompting.lock().await
+        turn.lock().await
     }
 
     /// Runs `io` on the token store off the async workers: a store's
@@ -570,10 +795,15 @@ where
     /// file moved aside): nothing is lost silently.
     fn report_store_warnings(&self) {
         for warning in self.inner.store.take_warnings() {
-            #[cfg(feature = "tracing")]
-            tracing::warn!(%warning, "tower-gare: token store");
-            self.inner.prompt.notice(&format!("tower-gare: {warning}"));
+            self.warn(&warning.to_string());
         }
+    }
+
+    /// A warning, through tracing and the prompt's `notice`.
+    fn warn(&self, warning: &str) {
+        #[cfg(feature = "tracing")]
+        tracing::warn!(%warning, "tower-gare: token store");
+        self.inner.prompt.notice(&format!("tower-gare: {warning}"));
     }
 
     /// A token for `user` and `resource_server` that serves `need`: the
@@ -590,26 +820,29 @@ where
             let held = self.inner.held.read().unwrap_or_else(|p| p.into_inner());
             held.get(&user.cloned())
                 .and_then(|mine| mine.get(resource_server))
-                .map(|entry| entry.token.clone())
+                .map(|entry| {
+                    let margin = margin_for(self.inner.refresh_margin, entry.lifetime);
+                    (entry.token.clone(), margin)
+                })
         };
-        if let Some(token) = held
+        if let Some((token, _)) = held
             .as_ref()
-            .filter(|t| self.will_do(t, need, self.inner.refresh_margin))
+            .filter(|(t, margin)| self.will_do(t, need, *margin))
         {
-            return Ok((Some(token.clone()), held));
+            return Ok((Some(token.clone()), Some(token.clone())));
         }
-        let (ns, rs) = (namespace(user).to_owned(), resource_server.to_owned());
+        let held = held.map(|(token, _)| token);
+        let (ns, rs) = (namespace(user), resource_server.to_owned());
         let stored = self
             .store_io(move |store| store.get(&ns, &rs))
             .await
             .map_err(LoginError::Store);
         self.report_store_warnings();
-        let Some(stored) = stored? else {
+        let stored = stored?.filter(|stored| stored_is_newer(stored, held.as_ref()));
+        let Some(stored) = stored else {
             return Ok((None, held));
         };
-        if held.as_ref() != Some(&stored) {
-            self.hold(user, std::slice::from_ref(&stored))?;
-        }
+        self.hold(user, std::slice::from_ref(&stored), false)?;
         let margin = self.inner.refresh_margin;
         let usable = self.will_do(&stored, need, margin).then(|| stored.clone());
         Ok((usable, Some(stored)))
@@ -618,9 +851,12 @@ where
     /// Whether `token` serves `need` without a refresh or a login, with
     /// at least `margin` of its life left.
     fn will_do(&self, token: &Token, need: &Need<'_>, margin: Duration) -> bool {
-        if token.expires_within(SystemTime::now(), margin) {
-            return false;
-        }
+        !token.expires_within(SystemTime::now(), margin) && self.fits(token, need)
+    }
+
+    /// Whether `token` serves `need`, whatever its expiry: not the refused
+    /// one, and granting what a GARE requires.
+    fn fits(&self, token: &Token, need: &Need<'_>) -> bool {
         let not_refused = |cx: &ReauthContext| {
             !Credentials::bearer(token.access_token()).is_ok_and(|c| cx.was_sent_with(&c))
         };
@@ -700,25 +936,40 @@ where
             .collect()
     }
 
-    /// Stores `tokens` for `user` and holds them in memory.
+    /// Keeps fresh `tokens` for `user`: checked (a token that cannot go in
+    /// a header is an error, and nothing is kept), then held in memory,
+    /// then stored. A failed write is a warning: the tokens serve from
+    /// memory, so a rotated refresh token is not lost with it.
     async fn keep(&self, user: Option<&User>, tokens: &[Token]) -> Result<(), LoginError> {
-        let (ns, owned) = (namespace(user).to_owned(), tokens.to_vec());
+        self.hold(user, tokens, true)?;
+        let (ns, owned) = (namespace(user), tokens.to_vec());
         let stored = self.store_io(move |store| store.put(&ns, &owned)).await;
         self.report_store_warnings();
-        stored.map_err(LoginError::Store)?;
-        self.hold(user, tokens)
+        if let Err(error) = stored {
+            self.warn(&format!(
+                "the new tokens could not be stored ({error}); they are kept in memory for now"
+            ));
+        }
+        Ok(())
     }
 
-    /// Every scope a login should ask for: the base scopes, every resource
-    /// server's requirements, and the GARE's, merged bracket-aware, so one
+    /// Every scope a login for `user` should ask for: the base scopes,
+    /// every resource server's requirements, the GARE's and those of the
+    /// GAREs of `user` that wait with it, merged bracket-aware, so one
     /// consent covers all and consents never ping-pong.
-    fn scope_to_ask(&self, gare: &Gare) -> Result<String, LoginError> {
+    fn scope_to_ask(&self, user: Option<&User>, gare: &Gare) -> Result<String, LoginError> {
         let requirements = lock(&self.inner.requirements).clone();
-        let required = gare
-            .authorization_parameters
-            .required_scopes
-            .clone()
-            .unwrap_or_default();
+        let required_by = |gare: &Gare| {
+            let params = &gare.authorization_parameters;
+            params.required_scopes.clone().unwrap_or_default()
+        };
+        let mut required = required_by(gare);
+        for (_, _, waiting) in lock(&self.inner.waiting_gares)
+            .iter()
+            .filter(|(_, u, _)| u.as_ref() == user)
+        {
+            required.extend(required_by(waiting));
+        }
         let all = required
             .iter()
             .chain(requirements.values().flatten())
@@ -765,7 +1016,7 @@ where
     /// login (identities, domains and policies together, MFA if any asks).
     fn with_waiting_sessions(&self, user: Option<&User>, gare: &Gare) -> Gare {
         let mut merged = gare.clone();
-        let waiting = lock(&self.inner.waiting_sessions);
+        let waiting = lock(&self.inner.waiting_gares);
         for (_, _, other) in waiting.iter().filter(|(_, u, _)| u.as_ref() == user) {
             let params = &mut merged.authorization_parameters;
             params.merge_session(&other.authorization_parameters);
@@ -781,7 +1032,7 @@ where
         resource_server: &str,
         gare: &Gare,
     ) -> Result<Vec<Token>, LoginError> {
-        let scope = self.scope_to_ask(gare)?;
+        let scope = self.scope_to_ask(user, gare)?;
         if scope.is_empty() {
             return Err(LoginError::NoScopes);
         }
@@ -809,6 +1060,9 @@ where
         let tokens = self.adopt(response, resource_server, None);
         self.check_identity(user, &tokens).await?;
         self.keep(user, &tokens).await?;
+        // A login went through: earlier failures of this person's no
+        // longer answer for them.
+        lock(&self.inner.failed).retain(|(who, _), _| who.as_ref() != user);
         *lock(&self.inner.last_login) = Some(LastLogin {
             finished: tokio::time::Instant::now(),
             user: user.cloned(),
@@ -893,7 +1147,7 @@ where
         let Some(new) = tokens.iter().find_map(|t| t.identity_id.clone()) else {
             return Ok(());
         };
-        let ns = namespace(user).to_owned();
+        let ns = namespace(user);
         let stored = self
             .store_io(move |store| store.get_all(&ns))
             .await
@@ -922,7 +1176,10 @@ where
             (amend.0)(&cx, &mut gare);
             cx.gare = gare;
         }
-        let resource_server = self.resource_server_for(cx.uri());
+        // The engine asks `serves` first; an unmapped request never gets here.
+        let Some(resource_server) = self.resource_server_for(cx.uri()) else {
+            return Err(unmapped(cx.uri()));
+        };
         let need = if cx.is_token_rejected() {
             Need::NotThis(&cx)
         } else {
@@ -941,7 +1198,11 @@ where
             return Attach::None;
         }
         let user = request.user();
-        let resource_server = self.resource_server_of(request.uri());
+        // An unmapped request goes as the caller made it: no token of any
+        // resource server goes to a host no rule names.
+        let Some(resource_server) = self.resource_server_of(request.uri()) else {
+            return Attach::None;
+        };
         if let Some(credentials) = self.held_credentials(user, &resource_server) {
             return Attach::Ready(credentials);
         }
@@ -956,7 +1217,14 @@ where
     /// Each resource server's token is its own: requests to two resource
     /// servers never share one reauthentication's credentials.
     fn partition(&self, cx: &ReauthContext) -> Option<String> {
-        Some(self.resource_server_for(cx.uri()))
+        self.resource_server_for(cx.uri())
+    }
+
+    /// The requests the login maps to a resource server
+    /// ([`resource_server_for`](Login::resource_server_for)); a GARE or a
+    /// 401 from any other comes back as it came.
+    fn serves(&self, uri: &Uri) -> bool {
+        self.resource_server_of(uri).is_some()
     }
 }
 

@@ -83,6 +83,13 @@ pub enum LoginConfigError {
         /// The one the prompt listens on.
         prompt: String,
     },
+    /// A [`ResourceServers`] rule whose URL prefix is not an absolute
+    /// `http` or `https` URL: its requests would go unmapped, without
+    /// their tokens.
+    InvalidResourceServerRule {
+        /// The prefix, as given.
+        url_prefix: String,
+    },
 }
 
 impl fmt::Display for LoginConfigError {
@@ -105,6 +112,10 @@ impl fmt::Display for LoginConfigError {
                 f,
                 "login settings: the redirect URI {configured:?} is not the one the prompt listens on ({prompt:?})"
             ),
+            LoginConfigError::InvalidResourceServerRule { url_prefix } => write!(
+                f,
+                "login settings: the resource server rule's URL prefix {url_prefix:?} is not an absolute http or https URL"
+            ),
         }
     }
 }
@@ -116,6 +127,7 @@ impl std::error::Error for LoginConfigError {
             LoginConfigError::InvalidAuthUrl { source, .. } => Some(source),
             LoginConfigError::RedirectUriMismatch { .. }
             | LoginConfigError::NoClientSecret
+            | LoginConfigError::InvalidResourceServerRule { .. }
             | LoginConfigError::InsecureUrl { .. } => None,
         }
     }
@@ -172,8 +184,10 @@ impl<P, T> LoginBuilder<P, T> {
         self
     }
 
-    /// Scopes every login asks for whatever the resource server (`openid`,
-    /// `email`, ...), merged with the scope requirements and each GARE's.
+    /// Scopes every login asks for whatever the resource server (`email`,
+    /// `profile`, ...), merged with the scope requirements and each GARE's.
+    /// A person's login always asks for `openid` as well, as the Python
+    /// SDK's `GlobusApp` does: the identity check needs the ID token.
     pub fn scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
         self.settings
             .scopes
@@ -182,7 +196,10 @@ impl<P, T> LoginBuilder<P, T> {
     }
 
     /// Which resource server a request goes to (default: the Globus services
-    /// at their environment URLs, else the host name).
+    /// at their environment URLs, [`ResourceServers::globus`]). A request
+    /// no rule covers is mapped only when its host, over https on the
+    /// default port, names a resource server with scope requirements; any
+    /// other passes through untouched (no token, no refresh, no login).
     pub fn resource_servers(mut self, map: ResourceServers) -> Self {
         self.settings.resource_servers = Some(map);
         self
@@ -350,7 +367,24 @@ impl<P, T> LoginBuilder<P, T> {
         T: TokenStore,
     {
         let client = client.into_token_client();
-        let settings = self.settings;
+        let mut settings = self.settings;
+        let resource_servers = settings
+            .resource_servers
+            .take()
+            .unwrap_or_else(ResourceServers::globus);
+        if let Some(url_prefix) = resource_servers.invalid_rules().first() {
+            let url_prefix = url_prefix.clone();
+            return Err(LoginConfigError::InvalidResourceServerRule { url_prefix });
+        }
+        // The identity check reads the ID token: a person's login always
+        // asks for `openid` (the Python SDK's `GlobusApp` does too). A
+        // client acting as itself asks, as `ClientApp` does, only for what
+        // its requirements name.
+        if settings.grant == Grant::AuthorizationCode
+            && !settings.scopes.iter().any(|s| s == "openid")
+        {
+            settings.scopes.insert(0, "openid".to_owned());
+        }
         let base = match settings.auth_base_url {
             Some(base) => base,
             None => environment::service_url("auth").map_err(LoginConfigError::Environment)?,
@@ -423,9 +457,7 @@ impl<P, T> LoginBuilder<P, T> {
             redirect_uri,
             settings.scopes,
             settings.requirements,
-            settings
-                .resource_servers
-                .unwrap_or_else(ResourceServers::globus),
+            resource_servers,
             settings.refresh_tokens,
             settings.refresh_margin,
             settings.grant,

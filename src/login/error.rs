@@ -128,6 +128,26 @@ pub enum LoginError {
         /// The identity that logged in.
         logged_in: String,
     },
+    /// A login for this user and resource server failed (refused, timed
+    /// out, the wrong identity, ...) while this request waited for it: it
+    /// is not tried again for every waiting request. (A cancelled login,
+    /// or one that needed a prompt it could not show, is
+    /// [`Cancelled`](LoginError::Cancelled) or
+    /// [`LoginRequired`](LoginError::LoginRequired) for them too.)
+    LoginFailed {
+        /// The resource server the login was for.
+        resource_server: String,
+        /// Why it failed: that login's error message.
+        reason: String,
+    },
+    /// The request's URL is not mapped to a resource server: no rule of
+    /// the login's [`ResourceServers`](crate::login::ResourceServers)
+    /// covers it, and its host names no resource server with scope
+    /// requirements. No token goes there.
+    Unmapped {
+        /// The URL, without its query.
+        url: String,
+    },
 }
 
 impl fmt::Display for LoginError {
@@ -233,6 +253,19 @@ impl fmt::Display for LoginError {
                 server_text(logged_in, SERVER_TEXT_CAP),
                 server_text(stored, SERVER_TEXT_CAP)
             ),
+            LoginError::LoginFailed {
+                resource_server,
+                reason,
+            } => write!(
+                f,
+                "the login this request waited for ({}) failed: {reason}",
+                server_text(resource_server, SERVER_TEXT_CAP)
+            ),
+            LoginError::Unmapped { url } => write!(
+                f,
+                "no resource server is mapped for {} (add a ResourceServers rule, or scope requirements for its host)",
+                server_text(url, SERVER_TEXT_CAP)
+            ),
         }
     }
 }
@@ -264,7 +297,61 @@ impl std::error::Error for LoginError {
             | LoginError::RevocationFailed { .. }
             | LoginError::NeedsPerson { .. }
             | LoginError::LoginRequired { .. }
+            | LoginError::Unmapped { .. }
+            | LoginError::LoginFailed { .. }
             | LoginError::IdentityMismatch { .. } => None,
+        }
+    }
+}
+
+/// What the requests that waited for a failed login are told: the same
+/// error where it can be made again, else its message.
+#[derive(Clone)]
+pub(crate) enum Echo {
+    Cancelled,
+    LoginRequired {
+        authorize_url: String,
+        commands: Vec<String>,
+        gare: Option<Box<crate::gare::Gare>>,
+    },
+    Other(String),
+}
+
+impl Echo {
+    /// The echo of `error`.
+    pub(crate) fn of(error: &LoginError) -> Echo {
+        match error {
+            LoginError::Cancelled => Echo::Cancelled,
+            LoginError::LoginRequired {
+                authorize_url,
+                commands,
+                gare,
+            } => Echo::LoginRequired {
+                authorize_url: authorize_url.clone(),
+                commands: commands.clone(),
+                gare: gare.clone(),
+            },
+            other => Echo::Other(other.to_string()),
+        }
+    }
+
+    /// The error for a request to `resource_server` that waited.
+    pub(crate) fn error(&self, resource_server: &str) -> LoginError {
+        match self.clone() {
+            Echo::Cancelled => LoginError::Cancelled,
+            Echo::LoginRequired {
+                authorize_url,
+                commands,
+                gare,
+            } => LoginError::LoginRequired {
+                authorize_url,
+                commands,
+                gare,
+            },
+            Echo::Other(reason) => LoginError::LoginFailed {
+                resource_server: resource_server.to_owned(),
+                reason,
+            },
         }
     }
 }

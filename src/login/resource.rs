@@ -1,16 +1,20 @@
 //! Which resource server a request goes to, so the login hands back the
-//! right one of the tokens it got.
-
-use std::borrow::Cow;
+//! right one of the tokens it got; and which requests are none of its
+//! business.
 
 use http::Uri;
 
 use super::environment::{service_url, RESOURCE_SERVERS};
 use crate::redrive::Origin;
 
-/// Maps request URIs to resource servers: the longest matching URL prefix
-/// wins; with no match, the host name is the resource server
-/// (`transfer.api.globus.org` is Transfer's).
+/// Maps request URLs to resource servers, by URL prefix: a rule covers the
+/// requests to its scheme, host and port whose path is the rule's path or
+/// goes on below it (a rule for `/flows` covers `/flows` and `/flows/x`,
+/// never `/flowsevil`). The longest matching rule wins. A URL no rule
+/// covers is mapped by a [`Login`](super::Login) only when its host, over
+/// https on the default port, names a resource server the login has scope
+/// requirements for; any other request passes through the login's layer
+/// untouched.
 ///
 /// ```
 /// use http::Uri;
@@ -19,30 +23,79 @@ use crate::redrive::Origin;
 /// let map = ResourceServers::new()
 ///     .with("http://127.0.0.1:9000/v0.10/", "transfer.api.globus.org")
 ///     .with("http://127.0.0.1:9000/v2/groups", "groups.api.globus.org");
-/// assert_eq!(map.for_uri(&Uri::from_static("http://127.0.0.1:9000/v2/groups/my_groups")), "groups.api.globus.org");
-/// assert_eq!(map.for_uri(&Uri::from_static("https://transfer.api.globus.org/v0.10/task_list")), "transfer.api.globus.org");
+/// let of = |url: &'static str| map.for_uri(&Uri::from_static(url));
+/// assert_eq!(of("http://127.0.0.1:9000/v2/groups/my_groups").as_deref(), Some("groups.api.globus.org"));
+/// assert_eq!(of("http://127.0.0.1:9000/v2/groupsevil"), None);
+/// assert_eq!(of("http://127.0.0.1:9001/v0.10/task_list"), None);
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct ResourceServers {
-    rules: Vec<(Origin, String, String)>,
+    rules: Vec<Rule>,
+    /// The prefixes given to [`with`](ResourceServers::with) that are not
+    /// absolute http(s) URLs: [`LoginBuilder::build`](super::LoginBuilder::build)
+    /// refuses a map that has any, rather than leave its requests unmapped.
+    invalid: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    origin: Origin,
+    /// The path, without a trailing `/` (`""` covers the whole origin).
+    path: String,
+    resource_server: String,
+}
+
+impl Rule {
+    fn covers(&self, uri: &Uri) -> bool {
+        // The path first: it is the cheaper look, and rules for one origin
+        // (Globus's services) differ in it.
+        let path = uri.path();
+        let below = path.strip_prefix(self.path.as_str()).is_some_and(|rest| {
+            // At a segment boundary only: `/flows` is not `/flowsevil`'s.
+            rest.is_empty() || rest.starts_with('/')
+        });
+        below && self.origin.matches(uri)
+    }
 }
 
 impl ResourceServers {
-    /// No rules: every request's resource server is its host name.
+    /// No rules.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Requests whose URL starts with `url_prefix` go to `resource_server`.
+    /// Requests whose URL starts with `url_prefix` (an absolute `http` or
+    /// `https` URL; the prefix ends at a path-segment boundary) go to
+    /// `resource_server`. A prefix that is not such a URL makes
+    /// [`LoginBuilder::build`](super::LoginBuilder::build) fail with
+    /// [`LoginConfigError::InvalidResourceServerRule`](super::LoginConfigError::InvalidResourceServerRule),
+    /// naming it (see [`invalid_rules`](ResourceServers::invalid_rules)).
+    ///
+    /// ```
+    /// use tower_gare::login::ResourceServers;
+    ///
+    /// let map = ResourceServers::new().with("not a url", "x").with("/relative/", "y");
+    /// assert_eq!(map.invalid_rules(), ["not a url", "/relative/"]);
+    /// ```
     pub fn with(mut self, url_prefix: &str, resource_server: &str) -> Self {
-        if let Ok(uri) = url_prefix.parse::<Uri>() {
-            self.rules.push((
-                Origin::from_uri(&uri),
-                uri.path().to_owned(),
-                resource_server.to_owned(),
-            ));
+        let parsed = url_prefix.parse::<Uri>().ok().filter(|uri| {
+            matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some()
+        });
+        match parsed {
+            Some(uri) => self.rules.push(Rule {
+                origin: Origin::from_uri(&uri),
+                path: uri.path().trim_end_matches('/').to_owned(),
+                resource_server: resource_server.to_owned(),
+            }),
+            None => self.invalid.push(url_prefix.to_owned()),
         }
         self
+    }
+
+    /// The prefixes given to [`with`](ResourceServers::with) that are not
+    /// absolute `http`/`https` URLs, as given.
+    pub fn invalid_rules(&self) -> &[String] {
+        &self.invalid
     }
 
     /// Rules for the Globus services a login hands out tokens for, at the
@@ -64,34 +117,18 @@ impl ResourceServers {
         map
     }
 
-    /// The resource server `uri` belongs to.
-    pub fn for_uri(&self, uri: &Uri) -> String {
-        self.of(uri).into_owned()
+    /// The resource server of the rule that covers `uri`, if one does.
+    pub fn for_uri(&self, uri: &Uri) -> Option<String> {
+        self.rule_for(uri).map(str::to_owned)
     }
 
-    /// The resource server `uri` belongs to, borrowed from the rules when a
-    /// rule names it: what the credentials step looks up on every request,
-    /// without allocating.
-    pub(crate) fn of(&self, uri: &Uri) -> Cow<'_, str> {
-        let rule = self
-            .rules
+    /// The same, borrowed from the rules: what the credentials step looks
+    /// up on every request, without allocating.
+    pub(crate) fn rule_for(&self, uri: &Uri) -> Option<&str> {
+        self.rules
             .iter()
-            // The path first: it is the cheaper look, and rules for one
-            // origin (Globus's services) differ in it.
-            .filter(|(origin, path, _)| {
-                uri.path().starts_with(path.as_str()) && origin.matches(uri)
-            })
-            .max_by_key(|(_, path, _)| path.len());
-        match rule {
-            Some((_, _, resource_server)) => Cow::Borrowed(resource_server),
-            None => {
-                let host = uri.host().unwrap_or_default();
-                if host.bytes().any(|b| b.is_ascii_uppercase()) {
-                    Cow::Owned(host.to_ascii_lowercase())
-                } else {
-                    Cow::Owned(host.to_owned())
-                }
-            }
-        }
+            .filter(|rule| rule.covers(uri))
+            .max_by_key(|rule| rule.path.len())
+            .map(|rule| rule.resource_server.as_str())
     }
 }

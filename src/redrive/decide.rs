@@ -42,6 +42,10 @@ pub(crate) struct Carried {
     /// Whether the engine keeps this reauthenticator's credentials for it
     /// (the reauthenticator answered [`Attach::Remembered`]).
     pub(crate) remembered: bool,
+    /// Whether the reauthenticator put nothing on it ([`Attach::None`]):
+    /// an `Authorization` it carries is the caller's own, so a 401 refuses
+    /// the caller's credentials, not the reauthenticator's token.
+    pub(crate) callers: bool,
 }
 
 /// The credentials step's outcome for one request.
@@ -207,6 +211,12 @@ fn answered_elsewhere<B>(response: &Response<B>, sent_to: &Origin) -> bool {
 }
 
 impl<R: Reauthenticator> Redriver<R> {
+    /// Whether the reauthenticator answers for `sent`'s URL at all
+    /// ([`Reauthenticator::serves`]): asked on the slow path only.
+    fn serves(&self, sent: &Sent) -> bool {
+        self.engine.reauthenticator().serves(&sent.uri)
+    }
+
     /// The credentials step for a request about to be sent: what the
     /// reauthenticator answers for it. It only reads the request: the
     /// transport puts on what it says (so a request that gets nothing is
@@ -221,12 +231,15 @@ impl<R: Reauthenticator> Redriver<R> {
                     Step::PutRemembered
                 } else {
                     Step::Send(Carried {
-                        generation: 0,
                         remembered: true,
+                        ..Carried::default()
                     })
                 }
             }
-            Attach::None => Step::Send(Carried::default()),
+            Attach::None => Step::Send(Carried {
+                callers: true,
+                ..Carried::default()
+            }),
             _ if !self.may_carry_credentials(uri) => Step::Refused(Box::new(InsecureUrl {
                 origin: Origin::from_uri(uri),
             })),
@@ -266,6 +279,7 @@ impl<R: Reauthenticator> Redriver<R> {
         Carried {
             generation: self.engine.apply_remembered(user, uri, headers),
             remembered: true,
+            callers: false,
         }
     }
 
@@ -286,10 +300,23 @@ impl<R: Reauthenticator> Redriver<R> {
         let (parts, body) = response.into_parts();
         let (body, found) = Box::pin(requirement(&self.settings, &parts.headers, body)).await;
         let original = Response::from_parts(parts, body);
-        let (needed, gare) = match self.needed(found, sent.authorization.is_some(), &original) {
+        // Only the reauthenticator's own token can be refused: not what the
+        // caller put on a request it sent as made.
+        let sent_with_token = sent.authorization.is_some() && !sent.carried.callers;
+        let (needed, gare) = match self.needed(found, sent_with_token, &original) {
             Ok(needed) => needed,
+            Err(RedriveOutcome::NoGare)
+                if original.status() == StatusCode::UNAUTHORIZED && !self.serves(&sent) =>
+            {
+                let outcome = RedriveOutcome::Unmapped;
+                return Decision::Return(finish(&uri, original, None, outcome));
+            }
             Err(outcome) => return Decision::Return(finish(&uri, original, None, outcome)),
         };
+        if !self.serves(&sent) {
+            let outcome = RedriveOutcome::Unmapped;
+            return Decision::Return(finish(&uri, original, gare, outcome));
+        }
         if let Some(outcome) = self.not_retried(&sent, &original) {
             return Decision::Return(finish(&uri, original, gare, outcome));
         }

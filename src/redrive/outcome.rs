@@ -72,6 +72,12 @@ pub enum RedriveOutcome {
     /// original response, GARE attached. In the quiet period the error is
     /// that earlier one, and the reauthenticator is not called.
     ReauthFailed(ReauthError),
+    /// A GARE, or a 401, from a request the reauthenticator does not
+    /// answer for ([`Reauthenticator::serves`](super::Reauthenticator::serves)
+    /// is false: for a [`Login`](crate::login::Login), no rule maps its URL
+    /// to a resource server). It went without a token, and nothing is
+    /// logged in for: the response as it came, GARE (if any) attached.
+    Unmapped,
     /// A GARE from another origin than the request was sent to (a redirect
     /// was followed): not this origin's to log in for. The response, GARE
     /// attached.

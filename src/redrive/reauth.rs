@@ -112,6 +112,37 @@ pub trait Reauthenticator: Send + Sync + 'static {
         let _ = cx;
         None
     }
+
+    /// Whether this reauthenticator answers for requests to `uri` at all
+    /// (default: every request). A GARE or a 401 from a request it does
+    /// not serve is handed back as it came, with
+    /// [`RedriveOutcome::Unmapped`](super::RedriveOutcome::Unmapped):
+    /// [`reauthenticate`](Reauthenticator::reauthenticate) is not called.
+    /// A [`Login`](crate::login::Login) serves the requests it maps to a
+    /// resource server, and no other: a URL taken from an API response
+    /// gets no login and no token.
+    ///
+    /// ```
+    /// use http::Uri;
+    /// use tower_gare::redrive::{Credentials, ReauthContext, Reauthenticator};
+    ///
+    /// struct OneApi;
+    /// impl Reauthenticator for OneApi {
+    ///     type Error = std::convert::Infallible;
+    ///     async fn reauthenticate(&self, _cx: ReauthContext) -> Result<Credentials, Self::Error> {
+    ///         Ok(Credentials::bearer("t").unwrap())
+    ///     }
+    ///     fn serves(&self, uri: &Uri) -> bool {
+    ///         uri.host() == Some("api.example.org")
+    ///     }
+    /// }
+    /// assert!(OneApi.serves(&Uri::from_static("https://api.example.org/x")));
+    /// assert!(!OneApi.serves(&Uri::from_static("https://elsewhere.example.org/x")));
+    /// ```
+    fn serves(&self, uri: &Uri) -> bool {
+        let _ = uri;
+        true
+    }
 }
 
 impl<F, Fut, E> Reauthenticator for F
@@ -397,6 +428,21 @@ impl User {
     /// The id.
     pub fn id(&self) -> &str {
         &self.0
+    }
+
+    /// The token store namespace a [`Login`](crate::login::Login) keeps
+    /// this user's tokens under: `user:` and the id. The prefix keeps every
+    /// user apart from the program's own tokens (the Python SDK's
+    /// `DEFAULT` namespace), and two ids never share a namespace.
+    ///
+    /// ```
+    /// use tower_gare::redrive::User;
+    ///
+    /// assert_eq!(User::new("alice").namespace(), "user:alice");
+    /// assert_ne!(User::new("DEFAULT").namespace(), "DEFAULT");
+    /// ```
+    pub fn namespace(&self) -> String {
+        format!("user:{}", self.id())
     }
 }
 

@@ -53,13 +53,16 @@ where
     (body, found)
 }
 
-/// Whether a 401 that carries no requirement refuses the token the request
-/// carried: no challenge at all, or none with an error other than RFC 6750
-/// `invalid_token` (Globus's `AuthenticationFailed` comes without one).
+/// Whether a 401 that carries no requirement refuses the bearer token the
+/// request carried: no challenge at all (Globus's `AuthenticationFailed`
+/// comes without one), or only `Bearer` challenges with no error or RFC
+/// 6750's `invalid_token`. A `Basic` (or any other scheme's) challenge
+/// asks for other credentials than a token: no token would meet it.
 pub(crate) fn refuses_token(headers: &HeaderMap) -> bool {
     challenge::parse_all(headers).iter().all(|c| {
-        c.param("error")
-            .is_none_or(|error| error == "invalid_token")
+        c.scheme().eq_ignore_ascii_case("bearer")
+            && c.param("error")
+                .is_none_or(|error| error == "invalid_token")
     })
 }
 

@@ -94,7 +94,9 @@ impl Prompt for Away {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_waiting_for_a_login_holds_no_capacity_of_the_inner_service() {
     let store = MemoryTokenStore::default();
-    store.put("bob", &[valid_token()]).unwrap();
+    store
+        .put(&User::new("bob").namespace(), &[valid_token()])
+        .unwrap();
     let away = Away::default();
     let login = login(away.clone(), store);
     // One request at a time inside the layer.

@@ -133,6 +133,16 @@ fn tokens_response() -> Value {
 
 const TRANSFER: &str = "urn:globus:auth:scope:transfer.api.globus.org:all";
 
+/// Transfer's and Groups' whole hosts, mapped to their resource servers.
+fn globus_hosts() -> ResourceServers {
+    ResourceServers::new()
+        .with(
+            "https://transfer.api.globus.org/",
+            "transfer.api.globus.org",
+        )
+        .with("https://groups.api.globus.org/", "groups.api.globus.org")
+}
+
 fn context(gare: Gare, uri: &'static str) -> ReauthContext {
     ReauthContext::new(
         gare,
@@ -179,7 +189,7 @@ impl Setup {
             .auth_base_url("https://auth.example.org")
             .redirect_uri("https://app.example.org/callback")
             .scopes(["openid", "email"])
-            .resource_servers(ResourceServers::new())
+            .resource_servers(globus_hosts())
             .prompt(self.prompt.clone())
             .build(token_endpoint(
                 self.prompt.clone(),
@@ -254,7 +264,7 @@ async fn a_gare_prompt_is_kept_and_mfa_false_is_left_out() {
         json!({"code": "X", "authorization_parameters": {"prompt": "none", "session_required_mfa": false, "required_scopes": [TRANSFER]}}),
     );
     login
-        .reauthenticate(context(gare, "https://transfer.api.globus.org/"))
+        .reauthenticate(context(gare, "https://transfer.api.globus.org/v0.10/"))
         .await
         .unwrap();
     let request = s.prompt.last();
@@ -270,7 +280,10 @@ async fn state_is_random_and_checked() {
     let login = s.login(StatusCode::OK, tokens_response());
     let gare = gare_of(json!({"code": "ConsentRequired", "required_scopes": [TRANSFER]}));
     let err = login
-        .reauthenticate(context(gare.clone(), "https://transfer.api.globus.org/"))
+        .reauthenticate(context(
+            gare.clone(),
+            "https://transfer.api.globus.org/v0.10/",
+        ))
         .await
         .unwrap_err();
     assert!(matches!(err, LoginError::StateMismatch), "{err}");
@@ -279,7 +292,7 @@ async fn state_is_random_and_checked() {
         "no code exchanged on a forged redirect"
     );
     let again = login
-        .reauthenticate(context(gare, "https://transfer.api.globus.org/"))
+        .reauthenticate(context(gare, "https://transfer.api.globus.org/v0.10/"))
         .await
         .unwrap_err();
     assert!(matches!(again, LoginError::StateMismatch), "{again}");
@@ -300,7 +313,7 @@ async fn a_prompt_that_brings_no_state_back_fails_closed() {
     let login = s.login(StatusCode::OK, tokens_response());
     let gare = gare_of(json!({"code": "ConsentRequired", "required_scopes": [TRANSFER]}));
     let err = login
-        .reauthenticate(context(gare, "https://transfer.api.globus.org/"))
+        .reauthenticate(context(gare, "https://transfer.api.globus.org/v0.10/"))
         .await
         .unwrap_err();
     assert!(matches!(err, LoginError::StateMismatch), "{err}");
@@ -335,7 +348,7 @@ async fn command_line_login(typed: &str) -> (Result<Credentials, LoginError>, Ve
     let login = Login::builder("client-123")
         .auth_base_url("https://auth.example.org")
         .scopes(["openid"])
-        .resource_servers(ResourceServers::new())
+        .resource_servers(globus_hosts())
         .prompt(CommandLinePrompt::with_io(
             std::io::Cursor::new(typed.as_bytes().to_vec()),
             std::io::sink(),
@@ -344,7 +357,7 @@ async fn command_line_login(typed: &str) -> (Result<Credentials, LoginError>, Ve
         .unwrap();
     let gare = gare_of(json!({"code": "ConsentRequired", "required_scopes": [TRANSFER]}));
     let result = login
-        .reauthenticate(context(gare, "https://transfer.api.globus.org/"))
+        .reauthenticate(context(gare, "https://transfer.api.globus.org/v0.10/"))
         .await;
     let codes = codes.lock().unwrap().clone();
     (result, codes)
@@ -412,7 +425,7 @@ async fn a_confidential_client_authenticates_with_basic() {
     let login = Login::builder("id:with:colons")
         .client_secret("s3cret+/=")
         .auth_base_url("https://auth.example.org/")
-        .resource_servers(ResourceServers::new())
+        .resource_servers(globus_hosts())
         .scopes([TRANSFER])
         .prompt(prompt.clone())
         .build(token_endpoint(
@@ -429,7 +442,7 @@ async fn a_confidential_client_authenticates_with_basic() {
     assert!(!format!("{login:?}").contains("s3cret"));
     let gare = gare_of(json!({"code": "ConsentRequired", "required_scope": TRANSFER}));
     login
-        .reauthenticate(context(gare, "https://transfer.api.globus.org/"))
+        .reauthenticate(context(gare, "https://transfer.api.globus.org/v0.10/"))
         .await
         .unwrap();
     let exchanges = s.exchanges.lock().unwrap();
@@ -445,7 +458,7 @@ async fn a_confidential_client_authenticates_with_basic() {
 #[tokio::test]
 async fn errors_a_user_can_act_on() {
     let gare = || gare_of(json!({"code": "ConsentRequired", "required_scopes": [TRANSFER]}));
-    let uri = "https://transfer.api.globus.org/";
+    let uri = "https://transfer.api.globus.org/v0.10/";
 
     let s = setup();
     let refused = s.login(
@@ -537,9 +550,14 @@ async fn errors_a_user_can_act_on() {
         "no login started for a malformed scope"
     );
 
+    // A person's login asks for `openid` at least; a client acting as
+    // itself asks only for what its requirements name.
     let s = setup();
     let nothing = Login::builder("c")
         .auth_base_url("https://auth.example.org/")
+        .client_secret("s")
+        .client_credentials()
+        .resource_servers(globus_hosts())
         .prompt(s.prompt.clone())
         .build(token_endpoint(
             s.prompt.clone(),
@@ -548,7 +566,7 @@ async fn errors_a_user_can_act_on() {
             s.exchanges.clone(),
         ))
         .unwrap();
-    let no_scopes = gare_of(json!({"authorization_parameters": {"session_required_mfa": true}}));
+    let no_scopes = gare_of(json!({"code": "ConsentRequired", "authorization_parameters": {}}));
     assert!(matches!(
         nothing
             .reauthenticate(context(no_scopes, uri))
@@ -578,7 +596,7 @@ async fn stored_tokens_are_used_before_a_login() {
         .unwrap();
     let login = Login::builder("c")
         .auth_base_url("https://auth.example.org/")
-        .resource_servers(ResourceServers::new())
+        .resource_servers(globus_hosts())
         .prompt(s.prompt.clone())
         .token_store(store)
         .build(token_endpoint(
@@ -616,7 +634,7 @@ async fn stored_tokens_are_used_before_a_login() {
         .unwrap();
     let second = Login::builder("c")
         .auth_base_url("https://auth.example.org/")
-        .resource_servers(ResourceServers::new())
+        .resource_servers(globus_hosts())
         .prompt(s.prompt.clone())
         .token_store(expired)
         .build(token_endpoint(
@@ -648,7 +666,7 @@ async fn a_stored_token_the_request_was_refused_with_is_not_offered_again() {
         .unwrap();
     let login = Login::builder("c")
         .auth_base_url("https://auth.example.org/")
-        .resource_servers(ResourceServers::new())
+        .resource_servers(globus_hosts())
         .prompt(s.prompt.clone())
         .token_store(store)
         .build(token_endpoint(
@@ -774,7 +792,7 @@ async fn the_command_line_prompt_prints_safely_and_reads_the_code() {
     let login = s.login(StatusCode::OK, tokens_response());
     // Build a real request through the scripted prompt, then show it on a CLI prompt.
     login
-        .reauthenticate(context(gare, "https://transfer.api.globus.org/"))
+        .reauthenticate(context(gare, "https://transfer.api.globus.org/v0.10/"))
         .await
         .unwrap();
     let request = s.prompt.last();
@@ -861,7 +879,7 @@ async fn the_loopback_prompt_takes_only_its_own_redirect() {
     s.login(StatusCode::OK, tokens_response())
         .reauthenticate(context(
             gare_of(json!({"code": "ConsentRequired", "required_scopes": [TRANSFER]})),
-            "https://transfer.api.globus.org/",
+            "https://transfer.api.globus.org/v0.10/",
         ))
         .await
         .unwrap();
@@ -906,7 +924,7 @@ async fn the_loopback_prompt_times_out_and_reports_refusals() {
     s.login(StatusCode::OK, tokens_response())
         .reauthenticate(context(
             gare_of(json!({"code": "ConsentRequired", "required_scopes": [TRANSFER]})),
-            "https://transfer.api.globus.org/",
+            "https://transfer.api.globus.org/v0.10/",
         ))
         .await
         .unwrap();
@@ -1010,7 +1028,7 @@ async fn the_loopback_prompt_holds_its_port_on_every_loopback_address() {
     s.login(StatusCode::OK, tokens_response())
         .reauthenticate(context(
             gare_of(json!({"code": "ConsentRequired", "required_scopes": [TRANSFER]})),
-            "https://transfer.api.globus.org/",
+            "https://transfer.api.globus.org/v0.10/",
         ))
         .await
         .unwrap();
@@ -1146,7 +1164,7 @@ async fn a_step_up_challenge_reaches_the_authorize_url() {
         r#"Bearer error="insufficient_user_authentication", scope="urn:globus:auth:scope:transfer.api.globus.org:all", acr_values="urn:mace:incommon:iap:silver phr", max_age="300""#,
     );
     login
-        .reauthenticate(context(gare, "https://transfer.api.globus.org/"))
+        .reauthenticate(context(gare, "https://transfer.api.globus.org/v0.10/"))
         .await
         .unwrap();
     let request = s.prompt.last();
@@ -1168,7 +1186,7 @@ async fn a_step_up_challenge_reaches_the_authorize_url() {
         r#"Bearer error="insufficient_user_authentication", scope="urn:globus:auth:scope:transfer.api.globus.org:all", max_age=0"#,
     );
     login
-        .reauthenticate(context(gare, "https://transfer.api.globus.org/"))
+        .reauthenticate(context(gare, "https://transfer.api.globus.org/v0.10/"))
         .await
         .unwrap();
     let request = s.prompt.last();
@@ -1186,7 +1204,7 @@ async fn a_claims_challenge_reaches_the_authorize_url() {
         r#"Bearer error="insufficient_claims", scope="urn:globus:auth:scope:transfer.api.globus.org:all", claims="eyJpZF90b2tlbiI6eyJhY3IiOnsiZXNzZW50aWFsIjp0cnVlLCJ2YWx1ZSI6InVybjptYWNlOmluY29tbW9uOmlhcDpzaWx2ZXIifX19""#,
     );
     login
-        .reauthenticate(context(gare, "https://transfer.api.globus.org/"))
+        .reauthenticate(context(gare, "https://transfer.api.globus.org/v0.10/"))
         .await
         .unwrap();
     let request = s.prompt.last();
@@ -1210,7 +1228,7 @@ async fn a_body_gare_may_carry_step_up_parameters_in_its_extras() {
         "acr_values": "2", "max_age": 60, "claims": {"userinfo": {"email": null}}
     }));
     login
-        .reauthenticate(context(gare, "https://transfer.api.globus.org/"))
+        .reauthenticate(context(gare, "https://transfer.api.globus.org/v0.10/"))
         .await
         .unwrap();
     let request = s.prompt.last();
@@ -1286,7 +1304,7 @@ async fn a_token_that_cannot_go_in_a_header_is_its_own_error() {
     let err = login
         .reauthenticate(context(
             gare_of(json!({"code": "ConsentRequired", "required_scopes": [TRANSFER]})),
-            "https://transfer.api.globus.org/",
+            "https://transfer.api.globus.org/v0.10/",
         ))
         .await
         .unwrap_err();
@@ -1327,7 +1345,7 @@ async fn the_loopback_prompt_listens_where_redirect_to_says() {
     s.login(StatusCode::OK, tokens_response())
         .reauthenticate(context(
             gare_of(json!({"code": "ConsentRequired", "required_scopes": [TRANSFER]})),
-            "https://transfer.api.globus.org/",
+            "https://transfer.api.globus.org/v0.10/",
         ))
         .await
         .unwrap();
@@ -1475,14 +1493,19 @@ fn the_default_rules_name_each_globus_services_resource_server() {
             "https://compute.api.globus.org/v3/endpoints",
             "funcx_service",
         ),
-        // No rule: the host is the resource server.
-        (
-            "https://g-1234.data.globus.org/file.txt",
-            "g-1234.data.globus.org",
-        ),
     ] {
         let uri: http::Uri = url.parse().unwrap();
-        assert_eq!(map.for_uri(&uri), resource_server, "{url}");
+        assert_eq!(map.for_uri(&uri).as_deref(), Some(resource_server), "{url}");
+    }
+    // No rule: unmapped (a login maps it only when its requirements name
+    // the host).
+    for url in [
+        "https://g-1234.data.globus.org/file.txt",
+        "https://groups.api.globus.org/v2/groupsevil",
+        "https://transfer.api.globus.org/v0.100/x",
+    ] {
+        let uri: http::Uri = url.parse().unwrap();
+        assert_eq!(map.for_uri(&uri), None, "{url}");
     }
 }
 
@@ -1494,16 +1517,19 @@ fn a_rule_maps_its_own_origin_and_path_only() {
         .with("https://api.test/a/", "a")
         .with("https://api.test:8443/b/", "b");
     for (url, resource_server) in [
-        ("https://api.test/a/read", "a"),
-        ("https://API.test:443/a/read", "a"),
-        ("https://evil.test/a/read", "evil.test"),
-        ("http://api.test/a/read", "api.test"),
-        ("https://api.test:8443/a/read", "api.test"),
-        ("https://api.test/b/read", "api.test"),
-        ("https://api.test:8443/b/x", "b"),
+        ("https://api.test/a/read", Some("a")),
+        ("https://API.test:443/a/read", Some("a")),
+        ("https://api.test/a", Some("a")),
+        ("https://api.test/ab/read", None),
+        ("https://evil.test/a/read", None),
+        ("http://api.test/a/read", None),
+        ("https://api.test:8443/a/read", None),
+        ("https://api.test/b/read", None),
+        ("https://api.test:8443/b/x", Some("b")),
+        ("https://api.test:8443/bx", None),
     ] {
         let uri: http::Uri = url.parse().unwrap();
-        assert_eq!(map.for_uri(&uri), resource_server, "{url}");
+        assert_eq!(map.for_uri(&uri).as_deref(), resource_server, "{url}");
     }
 }
 

@@ -399,6 +399,7 @@ impl Prompt for Person {
 
 fn resource_servers(world: &World) -> ResourceServers {
     ResourceServers::new()
+        .with("https://api.example.org/a/", "a")
         .with(&format!("{}/a/", world.base()), "a")
         .with(&format!("{}/b/", world.base()), "b")
         .with(
@@ -457,7 +458,7 @@ async fn the_first_request_is_authorized_and_a_second_program_logs_in_no_more<X:
     );
     assert_eq!(person.logins(), 1);
     // Every resource server's requirements in the one login.
-    assert_eq!(person.asked(0), ["a:read", "b:x"]);
+    assert_eq!(person.asked(0), ["a:read", "b:x", "openid"]);
 
     // The next run of the program: tokens from the file, no login.
     let (login, person) = login_with::<X, _>(&world, JsonFileTokenStore::new(&path));
@@ -477,7 +478,7 @@ async fn scope_requirements_last_so_consents_never_ping_pong<X: Transport>() {
     let (status, outcome) = send(&client, get("/a/write")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(matches!(outcome, Some(RedriveOutcome::Redriven)));
-    assert_eq!(person.asked(1), ["a:read", "a:write", "b:x"]);
+    assert_eq!(person.asked(1), ["a:read", "a:write", "b:x", "openid"]);
     assert_eq!(login.scope_requirements("a"), ["a:read", "a:write"]);
     // Back to a:read, then a:write again: no more logins.
     for path in ["/a/read", "/a/write", "/a/read"] {
@@ -506,7 +507,9 @@ async fn two_resource_servers_on_one_origin_alternate_without_a_gare<X: Transpor
 
 async fn tokens_are_refreshed_before_they_expire_and_rotation_is_kept<X: Transport>() {
     let world = World::start().await;
-    world.state().ttl = 30; // inside the 60 s refresh margin
+    // The margin is at most half a token's life: a 2-second token is
+    // refreshed once it has less than a second left.
+    world.state().ttl = 2;
     let store = Arc::new(MemoryTokenStore::default());
     let person = Person::new(&world);
     let login = builder(&world)
@@ -526,6 +529,7 @@ async fn tokens_are_refreshed_before_they_expire_and_rotation_is_kept<X: Transpo
     let first_refresh = first.refresh_token().unwrap().to_owned();
 
     // The token is within the margin: the next request refreshes first.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
     assert_eq!(world.state().refreshes, 1);
     let second = store.get(DEFAULT_NAMESPACE, "a").unwrap().unwrap();
@@ -782,7 +786,7 @@ async fn each_users_tokens_are_kept_apart<X: Transport>() {
     let store = login.token_store();
     assert_eq!(
         store
-            .get("alice", "a")
+            .get(&User::new("alice").namespace(), "a")
             .unwrap()
             .unwrap()
             .identity_id
@@ -791,7 +795,7 @@ async fn each_users_tokens_are_kept_apart<X: Transport>() {
     );
     assert_eq!(
         store
-            .get("bob", "a")
+            .get(&User::new("bob").namespace(), "a")
             .unwrap()
             .unwrap()
             .identity_id
@@ -844,7 +848,10 @@ async fn two_gares_for_one_resource_server_at_once_are_one_login<X: Transport>()
     );
     assert_eq!((one.0, two.0), (StatusCode::OK, StatusCode::OK));
     assert_eq!(person.logins(), 2, "one login for both GAREs");
-    assert_eq!(person.asked(1), ["a:admin", "a:read", "a:write", "b:x"]);
+    assert_eq!(
+        person.asked(1),
+        ["a:admin", "a:read", "a:write", "b:x", "openid"]
+    );
 }
 
 async fn a_hook_adds_the_scope_a_gare_left_out_before_the_login<X: Transport>() {
@@ -873,7 +880,7 @@ async fn a_hook_adds_the_scope_a_gare_left_out_before_the_login<X: Transport>() 
         if amend {
             assert_eq!(status, StatusCode::OK);
             assert!(matches!(outcome, Some(RedriveOutcome::Redriven)));
-            assert_eq!(person.asked(1), ["a:read", "a:write"]);
+            assert_eq!(person.asked(1), ["a:read", "a:write", "openid"]);
             assert_eq!(login.scope_requirements("a"), ["a:read", "a:write"]);
         } else {
             // Without the hook the login cannot know: the retry is refused again.
@@ -888,6 +895,7 @@ async fn without_a_prompt_a_session_gare_says_which_globus_cli_command_meets_it<
     let client = X::client(&login, world.addr);
     assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
     let never = builder(&world)
+        .scope_requirements("a", ["a:read"])
         .prompt(NeverPrompt)
         .build(X::http(world.addr))
         .unwrap();
@@ -895,7 +903,7 @@ async fn without_a_prompt_a_session_gare_says_which_globus_cli_command_meets_it<
         let gare = json!({"code": "AuthorizationRequired", "authorization_parameters": params});
         tower_gare::gare::to_gare(&gare).unwrap()
     };
-    let uri = http::Uri::from_static("https://api.test/a/read");
+    let uri = http::Uri::from_static("https://api.example.org/a/read");
     let cases = [
         (
             json!({"session_required_single_domain": ["uni.edu"], "required_scopes": ["a:read"]}),
@@ -903,7 +911,7 @@ async fn without_a_prompt_a_session_gare_says_which_globus_cli_command_meets_it<
         ),
         (
             json!({"session_required_identities": ["id-1", "id-2"], "session_required_single_domain": ["uni.edu"]}),
-            // The scopes the login asks for are every requirement's since.
+            // The scopes the login asks for are every requirement's.
             vec!["globus session update 'id-1' 'id-2' --scope 'a:read'".to_owned()],
         ),
         (
@@ -1035,7 +1043,7 @@ async fn a_malformed_gare_scope_fails_its_request_only<X: Transport>() {
     let cx = tower_gare::redrive::ReauthContext::new(
         bad,
         http::Method::GET,
-        http::Uri::from_static("https://api.test/a/x"),
+        http::Uri::from_static("https://api.example.org/a/x"),
         StatusCode::FORBIDDEN,
     );
     let error = tower_gare::redrive::Reauthenticator::reauthenticate(&login, cx)
