@@ -32,49 +32,50 @@ fn resource_server_of(scope: &str) -> &str {
 }
 
 #[derive(Clone)]
-struct Issued {
-    resource_server: String,
-    scopes: Vec<String>,
-    identity: String,
-    live: bool,
+pub(crate) struct Issued {
+    pub(crate) resource_server: String,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) identity: String,
+    pub(crate) live: bool,
 }
 
 /// The authorization server and both resource servers.
 #[derive(Default)]
-struct State {
-    next: u64,
-    codes: HashMap<String, (Vec<String>, bool)>,
-    access: HashMap<String, Issued>,
-    refresh: HashMap<String, Issued>,
+pub(crate) struct State {
+    pub(crate) next: u64,
+    pub(crate) codes: HashMap<String, (Vec<String>, bool)>,
+    pub(crate) access: HashMap<String, Issued>,
+    pub(crate) refresh: HashMap<String, Issued>,
     /// Seconds each access token lives.
-    ttl: u64,
-    identity: String,
-    code_exchanges: usize,
-    refreshes: usize,
-    client_credentials: Vec<String>,
-    revoked: Vec<String>,
-    authorize_scopes: Vec<String>,
-    api_calls: usize,
+    pub(crate) ttl: u64,
+    pub(crate) identity: String,
+    pub(crate) code_exchanges: usize,
+    pub(crate) refreshes: usize,
+    pub(crate) client_credentials: Vec<String>,
+    pub(crate) revoked: Vec<String>,
+    pub(crate) authorize_scopes: Vec<String>,
+    pub(crate) api_calls: usize,
     /// GAREs leave out the scope they need (as Flows leaves out a flow's own).
-    gares_miss_scope: bool,
+    pub(crate) gares_miss_scope: bool,
     /// Answers a request before the world does, when it gives an answer
     /// (and may rewrite the request it lets through).
-    front: Option<Front>,
+    pub(crate) front: Option<Front>,
 }
 
-type Front = Arc<dyn Fn(&mut Request<Full<Bytes>>) -> Option<Response<Full<Bytes>>> + Send + Sync>;
+pub(crate) type Front =
+    Arc<dyn Fn(&mut Request<Full<Bytes>>) -> Option<Response<Full<Bytes>>> + Send + Sync>;
 
 #[derive(Clone)]
-struct World {
-    shared: Arc<Mutex<State>>,
+pub(crate) struct World {
+    pub(crate) shared: Arc<Mutex<State>>,
     /// Where it serves, on 127.0.0.1: its authorization server and its
     /// resource servers `a` and `b` (under `/a/` and `/b/`).
-    addr: std::net::SocketAddr,
+    pub(crate) addr: std::net::SocketAddr,
 }
 
 impl World {
     /// A world serving on a free port of 127.0.0.1.
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let shared = Arc::new(Mutex::new(State {
             ttl: 3600,
             identity: "alice-id".into(),
@@ -105,16 +106,16 @@ impl World {
     }
 
     /// Its base URL.
-    fn base(&self) -> String {
+    pub(crate) fn base(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+    pub(crate) fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.shared.lock().unwrap()
     }
 
     /// Every access token stops working (expired or revoked server-side).
-    fn expire_all_access(&self) {
+    pub(crate) fn expire_all_access(&self) {
         for issued in self.state().access.values_mut() {
             issued.live = false;
         }
@@ -131,7 +132,7 @@ impl World {
 
     /// Tokens for `scopes`, one per resource server, Globus-style: the first
     /// at the top, the rest in `other_tokens`.
-    fn issue(state: &mut State, scopes: &[String], with_refresh: bool) -> Value {
+    pub(crate) fn issue(state: &mut State, scopes: &[String], with_refresh: bool) -> Value {
         let mut by_rs: Vec<(String, Vec<String>)> = Vec::new();
         for scope in scopes {
             let rs = resource_server_of(scope).to_owned();
@@ -334,23 +335,26 @@ impl Service<Request<Full<Bytes>>> for World {
 
 /// A person who approves every login at once, and what they were asked.
 #[derive(Clone)]
-struct Person {
+pub(crate) struct Person {
     world: World,
-    seen: Arc<Mutex<Vec<AuthorizeRequest>>>,
+    pub(crate) seen: Arc<Mutex<Vec<AuthorizeRequest>>>,
+    /// What the login told the person besides logins (warnings).
+    pub(crate) notices: Arc<Mutex<Vec<String>>>,
 }
 
 impl Person {
-    fn new(world: &World) -> Self {
+    pub(crate) fn new(world: &World) -> Self {
         Person {
             world: world.clone(),
             seen: Arc::default(),
+            notices: Arc::default(),
         }
     }
 
-    fn logins(&self) -> usize {
+    pub(crate) fn logins(&self) -> usize {
         self.seen.lock().unwrap().len()
     }
-    fn asked(&self, n: usize) -> Vec<String> {
+    pub(crate) fn asked(&self, n: usize) -> Vec<String> {
         let seen = self.seen.lock().unwrap();
         let mut scopes: Vec<String> = seen[n]
             .param("scope")
@@ -370,11 +374,23 @@ impl std::fmt::Debug for Person {
 }
 
 impl Prompt for Person {
+    fn notice(&self, text: &str) {
+        self.notices.lock().unwrap().push(text.to_owned());
+    }
+
     async fn authorize(
         &self,
         request: &AuthorizeRequest,
     ) -> Result<AuthorizationResponse, LoginError> {
         self.seen.lock().unwrap().push(request.clone());
+        Ok(self.approve(request))
+    }
+}
+
+impl Person {
+    /// What the authorization server answers when the person approves
+    /// `request`: a code for the scopes it asks.
+    pub(crate) fn approve(&self, request: &AuthorizeRequest) -> AuthorizationResponse {
         let scopes: Vec<String> = request
             .param("scope")
             .unwrap_or("")
@@ -390,14 +406,14 @@ impl Prompt for Person {
             state.codes.insert(code.clone(), (scopes, offline));
             code
         };
-        Ok(AuthorizationResponse {
+        AuthorizationResponse {
             code: code.into(),
             state: Some(request.state().to_owned()),
-        })
+        }
     }
 }
 
-fn resource_servers(world: &World) -> ResourceServers {
+pub(crate) fn resource_servers(world: &World) -> ResourceServers {
     ResourceServers::new()
         .with("https://api.example.org/a/", "a")
         .with(&format!("{}/a/", world.base()), "a")
@@ -410,13 +426,13 @@ fn resource_servers(world: &World) -> ResourceServers {
 
 /// A login on the in-memory world's authorization server, both resource
 /// servers mapped.
-fn builder(world: &World) -> tower_gare::login::LoginBuilder {
+pub(crate) fn builder(world: &World) -> tower_gare::login::LoginBuilder {
     Login::builder("client")
         .auth_base_url(world.base())
         .resource_servers(resource_servers(world))
 }
 
-fn login_with<X: Transport, T: TokenStore>(
+pub(crate) fn login_with<X: Transport, T: TokenStore>(
     world: &World,
     store: T,
 ) -> (Login<X::Http, Person, T>, Person) {
@@ -432,11 +448,11 @@ fn login_with<X: Transport, T: TokenStore>(
     (login, person)
 }
 
-fn get(path: &str) -> Request<Full<Bytes>> {
+pub(crate) fn get(path: &str) -> Request<Full<Bytes>> {
     Request::get(path).body(Full::default()).unwrap()
 }
 
-async fn send(
+pub(crate) async fn send(
     client: &Client,
     request: Request<Full<Bytes>>,
 ) -> (StatusCode, Option<RedriveOutcome>) {

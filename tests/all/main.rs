@@ -36,6 +36,8 @@ mod scopes;
 #[cfg(all(unix, feature = "login"))]
 mod terminal;
 mod testing_helpers;
+#[cfg(all(feature = "login", feature = "reqwest"))]
+mod token_bounds;
 #[cfg(feature = "login")]
 mod token_file_python;
 #[cfg(feature = "tracing")]
