@@ -38,6 +38,8 @@ mod terminal;
 mod testing_helpers;
 #[cfg(feature = "login")]
 mod token_file_python;
+#[cfg(all(unix, feature = "login"))]
+mod token_file_safety;
 #[cfg(feature = "tracing")]
 mod tracing_records;
 #[cfg(all(feature = "login", feature = "reqwest"))]

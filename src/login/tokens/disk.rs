@@ -8,6 +8,156 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+/// Why a [`JsonFileTokenStore`](crate::login::JsonFileTokenStore) refused
+/// its token file, the file's lock (`tokens.json.lock`) or the folder that
+/// holds them. It is the error inside the [`io::Error`] the store returns
+/// (find it with [`io::Error::get_ref`] and `downcast_ref`); its text names
+/// the path and says how to fix it, and never holds a token.
+///
+/// The rules are those OpenSSH keeps for its keys (`StrictModes`): a token
+/// is as good as a password, so the store neither reads nor writes a file
+/// that someone else could have put there or could change. On Unix the
+/// folder must be owned by this user (or by root) and the file and lock by
+/// this user, none of them writable by the group or others, and neither the
+/// file nor the lock a symbolic link. Other systems check only the format.
+///
+/// ```
+/// # #[cfg(unix)] {
+/// use std::io;
+/// use tower_gare::login::{JsonFileTokenStore, TokenFileError, TokenStore, DEFAULT_NAMESPACE};
+///
+/// let dir = std::env::temp_dir().join(format!("tower-gare-doc-refused-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let path = dir.join("tokens.json");
+/// std::os::unix::fs::symlink(dir.join("elsewhere.json"), &path)?;
+///
+/// let error = JsonFileTokenStore::new(&path).get(DEFAULT_NAMESPACE, "rs").unwrap_err();
+/// assert!(error.to_string().contains(&path.display().to_string()));
+/// let why = error.get_ref().and_then(|e| e.downcast_ref::<TokenFileError>());
+/// assert!(matches!(why, Some(TokenFileError::SymbolicLink { .. })));
+/// assert_eq!(why.unwrap().path(), path);
+/// # std::fs::remove_dir_all(dir)?;
+/// # }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenFileError {
+    /// The token file or its lock is a symbolic link. It is never
+    /// followed (it could point at another user's file) nor replaced (it
+    /// may be yours, made on purpose).
+    SymbolicLink {
+        /// The link.
+        path: PathBuf,
+    },
+    /// The token file or its lock is not a regular file (a folder, a
+    /// FIFO, a device).
+    NotAFile {
+        /// What is there.
+        path: PathBuf,
+    },
+    /// The file, its lock or their folder is owned by another user, who
+    /// could have planted it or may change it.
+    OtherOwner {
+        /// The file or folder.
+        path: PathBuf,
+        /// Its owner's user id.
+        owner: u32,
+    },
+    /// The file, its lock or their folder may be written by its group or
+    /// by everyone (a folder that others may write lets them put files in
+    /// it or rename them, the sticky bit notwithstanding).
+    WritableByOthers {
+        /// The file or folder.
+        path: PathBuf,
+        /// Its permission bits (`0o7777` of `st_mode`).
+        mode: u32,
+    },
+    /// The token file names a `format_version` this crate does not know,
+    /// likely written by a newer Python SDK. It is neither read, written
+    /// over, nor moved aside: the program that wrote it still needs it.
+    UnknownFormat {
+        /// The token file.
+        path: PathBuf,
+        /// The version, as JSON (`"3.0"` with its quotes), or what kind of
+        /// JSON value it is when it is not a string (it is never shown).
+        format_version: String,
+    },
+}
+
+impl TokenFileError {
+    /// The file or folder refused.
+    ///
+    /// ```
+    /// use tower_gare::login::TokenFileError;
+    ///
+    /// let error = TokenFileError::SymbolicLink { path: "/home/me/tokens.json".into() };
+    /// assert_eq!(error.path(), std::path::Path::new("/home/me/tokens.json"));
+    /// ```
+    pub fn path(&self) -> &Path {
+        match self {
+            TokenFileError::SymbolicLink { path }
+            | TokenFileError::NotAFile { path }
+            | TokenFileError::OtherOwner { path, .. }
+            | TokenFileError::WritableByOthers { path, .. }
+            | TokenFileError::UnknownFormat { path, .. } => path,
+        }
+    }
+
+    /// As an [`io::Error`]: `InvalidData` for a format not known,
+    /// `PermissionDenied` for the rest.
+    pub(super) fn into_io(self) -> io::Error {
+        let kind = match self {
+            TokenFileError::UnknownFormat { .. } => io::ErrorKind::InvalidData,
+            _ => io::ErrorKind::PermissionDenied,
+        };
+        io::Error::new(kind, self)
+    }
+}
+
+impl std::fmt::Display for TokenFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenFileError::SymbolicLink { path } => write!(
+                f,
+                "{} is a symbolic link; token files and their locks are never followed: \
+                 replace it with the file itself",
+                path.display()
+            ),
+            TokenFileError::NotAFile { path } => write!(
+                f,
+                "{} is not a regular file; a token file and its lock must be",
+                path.display()
+            ),
+            TokenFileError::OtherOwner { path, owner } => write!(
+                f,
+                "{} is owned by another user (uid {owner}); token files are used only in \
+                 folders and files of their own user",
+                path.display()
+            ),
+            TokenFileError::WritableByOthers { path, mode } => write!(
+                f,
+                "{} may be written by others (mode {mode:o}); token files are used only \
+                 where no one else may write: chmod go-w {}",
+                path.display(),
+                path.display()
+            ),
+            TokenFileError::UnknownFormat {
+                path,
+                format_version,
+            } => write!(
+                f,
+                "the token file {} has format_version {format_version}, which this version \
+                 of tower-gare does not know (a newer Python SDK may have written it); it is \
+                 left as it is, neither read nor written over",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TokenFileError {}
+
 /// An exclusive advisory lock (`flock` on Unix, `LockFileEx` on Windows),
 /// held until dropped. It is taken on a file beside the token file, never
 /// on the token file itself: that one is replaced by a rename, and a lock
