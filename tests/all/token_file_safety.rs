@@ -18,9 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::json;
-use tower_gare::login::{
-    JsonFileTokenStore, Token, TokenFileError, TokenStore, DEFAULT_NAMESPACE,
-};
+use tower_gare::login::{JsonFileTokenStore, Token, TokenFileError, TokenStore, DEFAULT_NAMESPACE};
 
 /// A token value that must never show in an error.
 const SECRET: &str = "AgSECRETaccessTOKENvalue";
@@ -79,10 +77,20 @@ fn refused(result: io::Result<impl std::fmt::Debug>, path: &Path) -> TokenFileEr
         .clone()
 }
 
-/// `chown path 65534`, or `false` after a visible `SKIPPED` line when this
-/// user may not give files away (not root).
+/// Another user than this one: 65534 (`nobody`), or 65533 for `nobody`.
+fn another_user() -> u32 {
+    // SAFETY: geteuid cannot fail and touches no memory.
+    match unsafe { libc::geteuid() } {
+        65534 => 65533,
+        _ => 65534,
+    }
+}
+
+/// `chown path <another user>`, or `false` after a visible `SKIPPED` line
+/// when this user may not give files away (not root).
 fn give_away(path: &Path, test: &str) -> bool {
-    match std::os::unix::fs::chown(path, Some(65534), Some(65534)) {
+    let other = another_user();
+    match std::os::unix::fs::chown(path, Some(other), Some(other)) {
         Ok(()) => true,
         Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
             let _ = writeln!(
@@ -105,13 +113,19 @@ fn a_symlinked_token_file_is_refused_never_followed_nor_replaced() {
     let store = JsonFileTokenStore::new(&path);
 
     let why = refused(store.get(DEFAULT_NAMESPACE, "rs"), &path);
-    assert!(matches!(why, TokenFileError::SymbolicLink { .. }), "{why:?}");
+    assert!(
+        matches!(why, TokenFileError::SymbolicLink { .. }),
+        "{why:?}"
+    );
     refused(store.get_all(DEFAULT_NAMESPACE), &path);
     refused(store.put(DEFAULT_NAMESPACE, &[token()]), &path);
     refused(store.remove(DEFAULT_NAMESPACE, "rs"), &path);
 
     // Nothing was replaced, moved aside or written through the link.
-    assert!(fs::symlink_metadata(&path).unwrap().file_type().is_symlink());
+    assert!(fs::symlink_metadata(&path)
+        .unwrap()
+        .file_type()
+        .is_symlink());
     assert_eq!(fs::read(&elsewhere).unwrap(), token_file(SECRET));
     assert!(store.take_warnings().is_empty());
 
@@ -133,7 +147,10 @@ fn a_symlinked_lock_file_is_refused_never_followed() {
     symlink(&target, &lock).unwrap();
     let store = JsonFileTokenStore::new(&path);
     let why = refused(store.put(DEFAULT_NAMESPACE, &[token()]), &lock);
-    assert!(matches!(why, TokenFileError::SymbolicLink { .. }), "{why:?}");
+    assert!(
+        matches!(why, TokenFileError::SymbolicLink { .. }),
+        "{why:?}"
+    );
     assert!(!target.exists(), "the link was not followed");
     assert!(!path.exists());
     fs::remove_dir_all(&dir).unwrap();
@@ -153,7 +170,7 @@ fn a_folder_owned_by_another_user_is_refused() {
     let store = JsonFileTokenStore::new(&path);
     let why = refused(store.get(DEFAULT_NAMESPACE, "rs"), &dir);
     assert!(
-        matches!(why, TokenFileError::OtherOwner { owner: 65534, .. }),
+        matches!(why, TokenFileError::OtherOwner { owner, .. } if owner == another_user()),
         "{why:?}"
     );
     refused(store.put(DEFAULT_NAMESPACE, &[token()]), &dir);
@@ -175,11 +192,15 @@ fn a_token_file_or_lock_owned_by_another_user_is_refused() {
     let store = JsonFileTokenStore::new(&path);
     let why = refused(store.get(DEFAULT_NAMESPACE, "rs"), &path);
     assert!(
-        matches!(why, TokenFileError::OtherOwner { owner: 65534, .. }),
+        matches!(why, TokenFileError::OtherOwner { owner, .. } if owner == another_user()),
         "{why:?}"
     );
     refused(store.put(DEFAULT_NAMESPACE, &[token()]), &path);
-    assert_eq!(fs::read(&path).unwrap(), token_file(SECRET), "left as it is");
+    assert_eq!(
+        fs::read(&path).unwrap(),
+        token_file(SECRET),
+        "left as it is"
+    );
 
     // The lock: a planted one is refused before anything is read or written.
     fs::remove_file(&path).unwrap();
@@ -260,7 +281,11 @@ fn a_file_of_an_unknown_format_version_is_an_error_and_left_as_it_is() {
     refused(store.get_all(DEFAULT_NAMESPACE), &path);
     refused(store.put(DEFAULT_NAMESPACE, &[token()]), &path);
     refused(store.remove(DEFAULT_NAMESPACE, "rs"), &path);
-    assert_eq!(fs::read_to_string(&path).unwrap(), newer, "never written over");
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        newer,
+        "never written over"
+    );
     assert_eq!(
         names(&dir),
         ["tokens.json", "tokens.json.lock"],
@@ -273,7 +298,10 @@ fn a_file_of_an_unknown_format_version_is_an_error_and_left_as_it_is() {
     let odd = json!({"format_version": {"token": SECRET}, "data": {}}).to_string();
     write_private(&path, odd.as_bytes());
     let why = refused(store.put(DEFAULT_NAMESPACE, &[token()]), &path);
-    assert!(matches!(why, TokenFileError::UnknownFormat { .. }), "{why:?}");
+    assert!(
+        matches!(why, TokenFileError::UnknownFormat { .. }),
+        "{why:?}"
+    );
     assert_eq!(fs::read_to_string(&path).unwrap(), odd);
     fs::remove_dir_all(&dir).unwrap();
 }
@@ -306,8 +334,15 @@ fn temporary_files_left_by_a_crash_are_removed_under_the_lock() {
         .truncate(false)
         .open(dir.join("tokens.json.lock"))
         .unwrap();
-    fs::set_permissions(dir.join("tokens.json.lock"), fs::Permissions::from_mode(0o600)).unwrap();
-    assert_eq!(unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) }, 0);
+    fs::set_permissions(
+        dir.join("tokens.json.lock"),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    assert_eq!(
+        unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) },
+        0
+    );
     let writer = std::thread::spawn({
         let path = path.clone();
         move || JsonFileTokenStore::new(path).put(DEFAULT_NAMESPACE, &[token()])
@@ -321,9 +356,34 @@ fn temporary_files_left_by_a_crash_are_removed_under_the_lock() {
     let mut expected = vec!["tokens.json", "tokens.json.lock"];
     expected.extend(others);
     expected.sort();
-    assert_eq!(names(&dir), expected, "the stale one is gone, the rest kept");
+    assert_eq!(
+        names(&dir),
+        expected,
+        "the stale one is gone, the rest kept"
+    );
     // A reader removes nothing (it takes no lock), but nothing it reads is stale.
     let store = JsonFileTokenStore::new(&path);
     assert!(store.get(DEFAULT_NAMESPACE, "rs").unwrap().is_some());
     fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A folder of root's is trusted, as OpenSSH trusts it (root may read
+/// every file anyway): here `/`, read as whatever user runs the test.
+#[test]
+fn a_folder_of_roots_is_trusted() {
+    use std::os::unix::fs::MetadataExt;
+    let root = fs::metadata("/").unwrap();
+    if root.uid() != 0 || root.mode() & 0o022 != 0 {
+        let _ = writeln!(
+            io::stderr(),
+            "SKIPPED a_folder_of_roots_is_trusted: / is not root's, or others may write it"
+        );
+        return;
+    }
+    let name = format!("/tower-gare-no-such-tokens-{}.json", std::process::id());
+    let store = JsonFileTokenStore::new(&name);
+    assert!(store.get(DEFAULT_NAMESPACE, "rs").unwrap().is_none());
+    assert!(store.get_all(DEFAULT_NAMESPACE).unwrap().is_empty());
+    store.remove(DEFAULT_NAMESPACE, "rs").unwrap();
+    assert!(!Path::new(&name).exists());
 }
