@@ -23,11 +23,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 ///
 /// ```
 /// # #[cfg(unix)] {
-/// use std::io;
 /// use tower_gare::login::{JsonFileTokenStore, TokenFileError, TokenStore, DEFAULT_NAMESPACE};
 ///
 /// let dir = std::env::temp_dir().join(format!("tower-gare-doc-refused-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir)?;
+/// // Only its owner may write in it (whatever the umask): the folder passes.
+/// std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
 /// let path = dir.join("tokens.json");
 /// std::os::unix::fs::symlink(dir.join("elsewhere.json"), &path)?;
 ///
