@@ -58,7 +58,8 @@ pub use prompts::{AuthorizationResponse, CommandLinePrompt, LoopbackPrompt, Neve
 pub use resource::ResourceServers;
 pub use secret::Secret;
 pub use tokens::{
-    JsonFileTokenStore, MemoryTokenStore, StoreWarning, Token, TokenStore, DEFAULT_NAMESPACE,
+    JsonFileTokenStore, MemoryTokenStore, StoreWarning, Token, TokenFileError, TokenStore,
+    DEFAULT_NAMESPACE,
 };
 #[doc(hidden)]
 pub use wire::__private;

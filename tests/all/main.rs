@@ -40,6 +40,8 @@ mod testing_helpers;
 mod token_bounds;
 #[cfg(feature = "login")]
 mod token_file_python;
+#[cfg(all(unix, feature = "login"))]
+mod token_file_safety;
 #[cfg(feature = "tracing")]
 mod tracing_records;
 #[cfg(all(feature = "login", feature = "reqwest"))]

@@ -2,15 +2,14 @@
 //! other processes.
 
 use std::collections::HashSet;
-use std::fs;
-use std::io;
+use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::thread;
 use std::time::Duration;
 
-use super::disk::{self, Lock};
-use super::python_format::Document;
+use super::disk::{self, Lock, TokenFileError};
+use super::python_format::{Document, Unusable};
 use super::store::{StoreWarning, TokenStore};
 use crate::login::Token;
 
@@ -36,13 +35,30 @@ const REREADS: u32 = 4;
 /// - **No torn writes.** The new file is written beside the old one,
 ///   flushed to the disk, then renamed over it.
 /// - **Private.** The file is created 0600 and its folders 0700 on Unix,
-///   whatever the umask.
+///   whatever the umask; modes are set on the open file, never by a path
+///   that could have been swapped.
+/// - **Trusted only when it is yours (Unix).** As OpenSSH treats its keys:
+///   the file, its lock and their folder must belong to this user (the
+///   folder may be root's), and none may be writable by the group or
+///   others; neither the file nor the lock may be a symbolic link (never
+///   followed, never replaced). Otherwise every call fails with an
+///   [`io::Error`] that names the path, with a [`TokenFileError`] inside.
+///   Only the folder that holds the file is checked, not the folders above
+///   it.
+/// - **A newer format is left alone.** A file whose `format_version` this
+///   crate does not know (a newer Python SDK wrote it) is not read, written
+///   over or moved aside: every call fails with
+///   [`TokenFileError::UnknownFormat`] (`io::ErrorKind::InvalidData`).
 /// - **Nothing lost silently.** A file that cannot be read (not JSON, not
-///   the shape of a token file, an unknown `format_version`, not readable)
-///   is renamed `tokens.json.corrupt-<unix seconds>`, a [`StoreWarning`]
-///   says where it went, and the store goes on as if there were no file:
-///   `get` finds nothing, and `put` writes a new file with its tokens. One
-///   entry that cannot be read is not used, and is left in the file.
+///   the shape of a token file, not readable) is renamed
+///   `tokens.json.corrupt-<unix seconds>`, a [`StoreWarning`] says where
+///   it went, and the store goes on as if there were no file: `get` finds
+///   nothing, and `put` writes a new file with its tokens. One entry that
+///   cannot be read is not used, and is left in the file.
+/// - **No tokens left behind.** The temporary files of writes a crash cut
+///   short (`.tokens.json.<hex>.tmp`) are removed by the next write.
+/// - **No token in an error.** Errors and warnings name paths and say
+///   what is wrong; they never quote the file's contents.
 /// - **Nothing else touched.** Writing changes only the entries it puts or
 ///   removes: other namespaces, other resource servers, fields and
 ///   top-level keys it does not know are written back as they were read.
@@ -180,8 +196,17 @@ impl JsonFileTokenStore {
             .join(file_name))
     }
 
+    /// Takes the lock, then removes what crashed writes left: holding the
+    /// lock, no other store is writing (see [`disk::remove_stale_temp_files`]).
     fn lock(&self) -> io::Result<Lock> {
-        Lock::acquire(&disk::beside(&self.path, ".lock"), LOCK_TIMEOUT)
+        let lock = Lock::acquire(&disk::beside(&self.path, ".lock"), LOCK_TIMEOUT)?;
+        disk::remove_stale_temp_files(&self.path, &lock);
+        Ok(lock)
+    }
+
+    /// The folder of the file, checked; whether it exists.
+    fn check_folder(&self) -> io::Result<bool> {
+        disk::check_folder(disk::folder_of(&self.path))
     }
 
     fn warn(&self, warning: StoreWarning) {
@@ -202,17 +227,38 @@ impl JsonFileTokenStore {
     }
 
     /// The file as it is now, without the lock: renames make every write
-    /// of this crate whole, so a reader needs none.
+    /// of this crate whole, so a reader needs none. The folder and the file
+    /// are checked first (see [`TokenFileError`]), and a file of a format
+    /// not known is an error.
     fn read(&self) -> io::Result<Read> {
-        match fs::read(&self.path) {
-            Ok(bytes) => Ok(match Document::parse(&bytes) {
-                Ok(document) => Read::Document(document),
-                Err(reason) => Read::Corrupt {
+        if !self.check_folder()? {
+            return Ok(Read::Document(Document::empty()));
+        }
+        let read = match disk::open_to_read(&self.path) {
+            Ok(Some(mut file)) => {
+                let mut bytes = Vec::new();
+                file.read_to_end(&mut bytes).map(|_| Some(bytes))
+            }
+            other => other.map(|_| None),
+        };
+        match read {
+            Ok(Some(bytes)) => match Document::parse(&bytes) {
+                Ok(document) => Ok(Read::Document(document)),
+                Err(Unusable::Corrupt(reason)) => Ok(Read::Corrupt {
                     reason,
                     bytes: Some(bytes),
-                },
-            }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Read::Document(Document::empty())),
+                }),
+                Err(Unusable::UnknownFormat(format_version)) => {
+                    Err(TokenFileError::UnknownFormat {
+                        path: self.path.clone(),
+                        format_version,
+                    }
+                    .into_io())
+                }
+            },
+            Ok(None) => Ok(Read::Document(Document::empty())),
+            // Refused by the checks: an error, never "corrupt".
+            Err(e) if e.get_ref().is_some_and(|e| e.is::<TokenFileError>()) => Err(e),
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Ok(Read::Corrupt {
                 reason: format!("not readable: {e}"),
                 bytes: None,
@@ -303,13 +349,15 @@ impl TokenStore for JsonFileTokenStore {
         if tokens.is_empty() {
             return Ok(());
         }
-        if let Some(dir) = self.path.parent() {
-            disk::create_private_dirs(dir)?;
-        }
+        let folder = disk::folder_of(&self.path);
+        disk::create_private_dirs(folder)?;
+        // Before the lock is made in it: a folder someone else may write
+        // gets no lock file and no tokens.
+        self.check_folder()?;
         let lock = self.lock()?;
         let mut document = self.read_locked(&lock)?;
         document.put(namespace, tokens);
-        disk::write_atomically(&self.path, &document.to_bytes())
+        disk::write_atomically(&self.path, &document.to_bytes(), &lock)
     }
 
     fn remove(&self, namespace: &str, resource_server: &str) -> io::Result<()> {
@@ -321,7 +369,7 @@ impl TokenStore for JsonFileTokenStore {
         let lock = self.lock()?;
         let mut document = self.read_locked(&lock)?;
         if document.remove(namespace, resource_server) {
-            disk::write_atomically(&self.path, &document.to_bytes())?;
+            disk::write_atomically(&self.path, &document.to_bytes(), &lock)?;
         }
         Ok(())
     }
@@ -439,6 +487,7 @@ mod tests {
     use super::*;
     use crate::login::DEFAULT_NAMESPACE;
     use serde_json::{json, Value};
+    use std::fs;
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir =
@@ -514,7 +563,9 @@ mod tests {
         for (name, contents) in [
             ("notjson", &b"{ not json"[..]),
             ("shape", br#"{"format_version": "2.0", "data": []}"#),
-            ("version", br#"{"format_version": "3.0", "data": {}}"#),
+            ("no version", br#"{"data": {}}"#),
+            // (An unknown format_version is not corrupt: it is refused and
+            // left as it is, see tests/all/token_file_safety.rs.)
             ("empty", b""),
         ] {
             let dir = temp_dir(&format!("corrupt-{name}"));

@@ -17,6 +17,7 @@ mod python_format;
 mod store;
 mod token;
 
+pub use disk::TokenFileError;
 pub use json_file::JsonFileTokenStore;
 pub use store::{MemoryTokenStore, StoreWarning, TokenStore, DEFAULT_NAMESPACE};
 pub(crate) use token::scope_names;

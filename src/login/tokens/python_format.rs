@@ -89,8 +89,14 @@ impl Document {
         Document { root }
     }
 
-    /// The file's contents, or why they are not a token file.
-    pub(super) fn parse(bytes: &[u8]) -> Result<Self, String> {
+    /// The file's contents, or why they cannot be used.
+    pub(super) fn parse(bytes: &[u8]) -> Result<Self, Unusable> {
+        Self::parse_known(bytes).map_err(Unusable::Corrupt)?
+    }
+
+    /// `parse`: `Err` for a file that is not a token file of a version
+    /// known here (corrupt), `Ok(Err)` for one of another version.
+    fn parse_known(bytes: &[u8]) -> Result<Result<Self, Unusable>, String> {
         let doc: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
         let Value::Object(mut root) = doc else {
             return Err("the root is not a JSON object".to_owned());
@@ -106,8 +112,10 @@ impl Document {
                 root = Document::empty().root;
                 root.insert("data".to_owned(), Value::Object(data));
             }
-            Some(other) => return Err(format!("unknown format_version {other}")),
-            None => return Err("no format_version".to_owned()),
+            None | Some(Value::Null) => return Err("no format_version".to_owned()),
+            // A token file, of a format not known here: not corrupt, and
+            // not this crate's to change.
+            Some(other) => return Ok(Err(Unusable::UnknownFormat(describe_version(other)))),
         }
         let Some(Value::Object(data)) = root.get("data") else {
             return Err("'data' is not a JSON object".to_owned());
@@ -118,7 +126,7 @@ impl Document {
         if !root.get(SDK_VERSION_KEY).is_some_and(Value::is_string) {
             root.insert(SDK_VERSION_KEY.to_owned(), SDK_VERSION.into());
         }
-        Ok(Document { root })
+        Ok(Ok(Document { root }))
     }
 
     /// The file's new contents.
@@ -184,6 +192,34 @@ impl Document {
             Some(Value::Object(entries)) => entries.remove(resource_server).is_some(),
             _ => false,
         }
+    }
+}
+
+/// Why a file's contents cannot be used as a token file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Unusable {
+    /// Not a token file (not JSON, not its shape): what is wrong. It may be
+    /// moved aside.
+    Corrupt(String),
+    /// A token file of a `format_version` not known here (a newer SDK's),
+    /// as [`describe_version`] shows it. It must be left as it is: its
+    /// writer still uses it.
+    UnknownFormat(String),
+}
+
+/// A `format_version` for an error: a string as JSON (cut at 32
+/// characters), a number or boolean as it is, anything else only named,
+/// since a file that holds tokens could hold anything there.
+fn describe_version(version: &Value) -> String {
+    const SHOWN: usize = 32;
+    match version {
+        Value::String(v) if v.chars().count() > SHOWN => {
+            let cut: String = v.chars().take(SHOWN).collect();
+            format!("{}…", Value::String(cut))
+        }
+        Value::String(_) | Value::Number(_) | Value::Bool(_) => version.to_string(),
+        Value::Array(_) => "an array (not shown)".to_owned(),
+        _ => "an object (not shown)".to_owned(),
     }
 }
 
@@ -386,17 +422,36 @@ mod tests {
 
     #[test]
     fn file_shapes() {
-        let reason = |text: &str| Document::parse(text.as_bytes()).unwrap_err();
+        let unusable = |text: &str| Document::parse(text.as_bytes()).unwrap_err();
+        let reason = |text: &str| match unusable(text) {
+            Unusable::Corrupt(reason) => reason,
+            other => panic!("{text}: {other:?}"),
+        };
         assert!(reason("{ nope").starts_with("not JSON"));
         assert_eq!(reason("[]"), "the root is not a JSON object");
         assert_eq!(reason(r#"{"data": {}}"#), "no format_version");
         assert_eq!(
-            reason(r#"{"format_version": "3.0", "data": {}}"#),
-            "unknown format_version \"3.0\""
+            reason(r#"{"format_version": null, "data": {}}"#),
+            "no format_version"
+        );
+        // Another version is not corrupt: it is told apart, and shown
+        // only as far as it cannot be a token.
+        assert_eq!(
+            unusable(r#"{"format_version": "3.0", "data": {}}"#),
+            Unusable::UnknownFormat("\"3.0\"".to_owned())
         );
         assert_eq!(
-            reason(r#"{"format_version": 2.0, "data": {}}"#),
-            "unknown format_version 2.0"
+            unusable(r#"{"format_version": 2.0, "data": {}}"#),
+            Unusable::UnknownFormat("2.0".to_owned())
+        );
+        assert_eq!(
+            unusable(r#"{"format_version": {"t": "secret"}}"#),
+            Unusable::UnknownFormat("an object (not shown)".to_owned())
+        );
+        let long = format!(r#"{{"format_version": "{}"}}"#, "x".repeat(40));
+        assert_eq!(
+            unusable(&long),
+            Unusable::UnknownFormat(format!("\"{}\"…", "x".repeat(32)))
         );
         assert_eq!(
             reason(r#"{"format_version": "2.0", "data": []}"#),

@@ -126,9 +126,10 @@ forward_token_store!(Arc, Box);
 #[non_exhaustive]
 pub enum StoreWarning {
     /// A token file that could not be read (not JSON, not the shape of a
-    /// token file, a format version not known, not readable by this user)
-    /// was renamed, and a new file started in its place. Its tokens are
-    /// not used, and are still in the renamed file.
+    /// token file, not readable by this user) was renamed, and a new file
+    /// started in its place. Its tokens are not used, and are still in the
+    /// renamed file. (A file of a `format_version` not known is never
+    /// renamed: it is an error, [`TokenFileError::UnknownFormat`](crate::login::TokenFileError::UnknownFormat).)
     MovedAside {
         /// The token file.
         path: PathBuf,
