@@ -1359,12 +1359,13 @@ async fn the_loopback_prompt_listens_where_redirect_to_says() {
     let prompt = LoopbackPrompt::bind(0).unwrap();
     let port = prompt.local_addr().unwrap().port();
     // The root path is shown without a trailing slash, as the Python SDK does.
-    let prompt = prompt.redirect_to("localhost", "/");
+    let prompt = prompt.redirect_to("localhost", "/").unwrap();
     assert_eq!(prompt.redirect_uri(), format!("http://localhost:{port}"));
     // A path without its leading slash gets one.
     let (shown, listening) = on_listening();
     let prompt = prompt
         .redirect_to("127.0.0.1", "callback")
+        .unwrap()
         .timeout(Duration::from_secs(10))
         .on_url(shown);
     let redirect = prompt.redirect_uri().to_owned();

@@ -152,7 +152,7 @@ const BACKLOG: u32 = 128;
 /// assert_eq!(prompt.redirect_uri(), format!("http://localhost:{port}"));
 /// assert!(prompt.local_addrs().iter().all(|a| a.port() == port && a.ip().is_loopback()));
 /// // A client registered with another loopback redirect URI:
-/// let prompt = prompt.redirect_to("127.0.0.1", "/callback");
+/// let prompt = prompt.redirect_to("127.0.0.1", "/callback")?;
 /// assert_eq!(prompt.redirect_uri(), format!("http://127.0.0.1:{port}/callback"));
 /// # Ok::<_, std::io::Error>(())
 /// ```
@@ -223,20 +223,20 @@ fn hold(addr: SocketAddr) -> io::Result<TcpSocket> {
         SocketAddr::V6(_) => TcpSocket::new_v6(),
     };
     let held = socket()?;
-    match held.bind(addr) {
-        Ok(()) => return Ok(held),
-        #[cfg(unix)]
-        Err(e) if e.kind() == io::ErrorKind::AddrInUse => {}
-        Err(e) => return Err(e),
-    }
+    let Err(error) = held.bind(addr) else {
+        return Ok(held);
+    };
+    // On Windows `SO_REUSEADDR` would let a socket bind over another that
+    // listens: never set there.
     #[cfg(unix)]
-    {
+    if error.kind() == io::ErrorKind::AddrInUse {
         let held = socket()?;
         held.set_reuseaddr(true)?;
         held.bind(addr)?;
         held.set_reuseaddr(false)?;
-        Ok(held)
+        return Ok(held);
     }
+    Err(error)
 }
 
 /// The port held ([`hold`]) on 127.0.0.1 and [`other_loopbacks`].
@@ -267,6 +267,28 @@ fn hold_loopbacks(port: u16) -> io::Result<Vec<(SocketAddr, TcpSocket)>> {
         return Ok(held);
     }
     Err(taken.unwrap_or_else(|| io::Error::from(io::ErrorKind::AddrInUse)))
+}
+
+/// Whether `host` names this machine's loopback, as
+/// [`redirect_to`](LoopbackPrompt::redirect_to) takes it: its address
+/// (`None` for `localhost`, held wherever it resolves by
+/// [`bind`](LoopbackPrompt::bind)), and the host as the URI shows it.
+/// Addresses are read strictly (std's parser: no `127.1`, no octal), and
+/// an IPv4-mapped `::ffff:127.0.0.1` is refused: a browser would take it
+/// to 127.0.0.1, but nothing is gained by allowing it.
+fn loopback_host(host: &str) -> Option<(Option<IpAddr>, String)> {
+    if host.eq_ignore_ascii_case("localhost") {
+        return Some((None, host.to_owned()));
+    }
+    let (ip, shown) = if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'))
+    {
+        (IpAddr::V6(inner.parse().ok()?), host.to_owned())
+    } else if let Ok(v6) = host.parse::<Ipv6Addr>() {
+        (IpAddr::V6(v6), format!("[{host}]"))
+    } else {
+        (IpAddr::V4(host.parse().ok()?), host.to_owned())
+    };
+    ip.is_loopback().then_some((Some(ip), shown))
 }
 
 impl LoopbackPrompt {
@@ -304,18 +326,80 @@ impl LoopbackPrompt {
 
     /// Another redirect URI on this listener: `http://<host>:<port><path>`,
     /// for a client registered with, say, `http://127.0.0.1:8765/callback`.
-    /// `host` must be a loopback address listened on: `localhost`,
-    /// `127.0.0.1` or `[::1]`.
-    pub fn redirect_to(mut self, host: &str, path: &str) -> Self {
+    /// A `path` without its leading `/` gets one; the root path is shown
+    /// without it (`http://localhost:8765`), as the Python SDK does.
+    ///
+    /// `host` must name this machine's loopback: `localhost` (in any
+    /// case), a 127/8 address such as `127.0.0.1`, or `::1` (written
+    /// `[::1]` or bare; the URI has it in brackets). It appears in the URI
+    /// as given, since authorization servers compare redirect URIs as
+    /// strings.
+    ///
+    /// # Errors
+    ///
+    /// - [`InvalidInput`](io::ErrorKind::InvalidInput), naming `host`, for
+    ///   any other host (a name, an address off the loopback, a host with
+    ///   a port): the redirect is plain `http`, so the authorization code
+    ///   would cross the network in the clear, to whoever answers there.
+    /// - For a loopback address the prompt does not hold its port on yet
+    ///   (`127.0.0.2`, say), the port is held there too; where it cannot be
+    ///   (`[::1]` on a machine without IPv6, another program listening
+    ///   there) the error of that bind, naming `host`: no browser could
+    ///   reach the login there, or another program would be handed the
+    ///   code.
+    ///
+    /// ```
+    /// use tower_gare::login::LoopbackPrompt;
+    ///
+    /// let prompt = LoopbackPrompt::bind(0)?.redirect_to("127.0.0.1", "callback")?;
+    /// let port = prompt.local_addr()?.port();
+    /// assert_eq!(prompt.redirect_uri(), format!("http://127.0.0.1:{port}/callback"));
+    ///
+    /// // Off this machine, the code would travel in the clear: refused.
+    /// let err = prompt.redirect_to("example.org", "/").unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    /// # Ok::<_, std::io::Error>(())
+    /// ```
+    pub fn redirect_to(mut self, host: &str, path: &str) -> io::Result<Self> {
+        let Some((ip, shown_host)) = loopback_host(host) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "redirect_to: {host:?} is not this machine's loopback (localhost, \
+                     127.0.0.1 or [::1]): the authorization code would leave the machine \
+                     over plain http"
+                ),
+            ));
+        };
+        if let Some(ip) = ip {
+            let addr = SocketAddr::new(ip, self.port);
+            if !self.addrs.contains(&addr) {
+                let socket = hold(addr).map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!(
+                            "redirect_to: {host:?}: the prompt cannot hold port {} on {addr} \
+                             ({e}), so a browser sent there could not reach the login",
+                            self.port
+                        ),
+                    )
+                })?;
+                self.addrs.push(addr);
+                self.held
+                    .get_mut()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(Some(socket));
+            }
+        }
         let path = if path.starts_with('/') {
             path.to_owned()
         } else {
             format!("/{path}")
         };
         let shown = if path == "/" { "" } else { path.as_str() };
-        self.redirect_uri = format!("http://{host}:{}{shown}", self.port);
+        self.redirect_uri = format!("http://{shown_host}:{}{shown}", self.port);
         self.path = path;
-        self
+        Ok(self)
     }
 
     /// How long a login may take (default 5 minutes).
@@ -403,8 +487,8 @@ impl LoopbackPrompt {
 
     /// Every address listened on (while a login waits; the port is held
     /// there in between): 127.0.0.1, then ::1 where the machine has IPv6,
-    /// and any other loopback address `localhost` resolves to; all on one
-    /// port.
+    /// any other loopback address `localhost` resolves to, and any that
+    /// [`redirect_to`](Self::redirect_to) named; all on one port.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.addrs.clone()
     }
@@ -1593,7 +1677,7 @@ mod between_logins {
     use super::*;
 
     /// Every address the prompt holds refuses connections.
-    async fn all_refused(prompt: &LoopbackPrompt, when: &str) {
+    pub(super) async fn all_refused(prompt: &LoopbackPrompt, when: &str) {
         for addr in prompt.local_addrs() {
             let got = tokio::net::TcpStream::connect(addr).await.map(drop);
             assert!(
@@ -1604,7 +1688,7 @@ mod between_logins {
     }
 
     /// No other listener can take the port where the prompt holds it.
-    fn none_can_take_it(prompt: &LoopbackPrompt, when: &str) {
+    pub(super) fn none_can_take_it(prompt: &LoopbackPrompt, when: &str) {
         for addr in prompt.local_addrs() {
             match StdListener::bind(addr) {
                 Ok(_) => panic!("{when}: another listener took {addr}"),
@@ -1614,7 +1698,7 @@ mod between_logins {
     }
 
     /// One login, from its start to the browser's redirect.
-    async fn log_in(prompt: &Arc<LoopbackPrompt>, screen: &Screen) {
+    pub(super) async fn log_in(prompt: &Arc<LoopbackPrompt>, screen: &Screen) {
         let request = request(prompt);
         let port = prompt.local_addr().unwrap().port();
         let shown = screen.text().matches(WAITING).count();
@@ -1727,5 +1811,90 @@ mod between_logins {
             );
         }
         none_can_take_it(&prompt, "after the failed login");
+    }
+}
+
+#[cfg(test)]
+mod redirect_host {
+    //! Issue 18, item 9: the redirect never leaves this machine.
+
+    use super::*;
+
+    #[test]
+    fn redirect_to_refuses_a_host_that_is_not_this_machine() {
+        for host in [
+            "example.org",
+            "localhost.example.org",
+            "127.0.0.1.nip.io",
+            "10.0.0.1",
+            "192.168.1.10",
+            "0.0.0.0",
+            "::",
+            "[::]",
+            "[::ffff:127.0.0.1]",
+            "fe80::1",
+            "127.1",
+            "localhost:8080",
+            "127.0.0.1:80",
+            "user@localhost",
+            "[::1",
+            "",
+        ] {
+            let prompt = LoopbackPrompt::bind(0).unwrap();
+            let err = prompt.redirect_to(host, "/callback").unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{host:?}: {err}");
+            assert!(err.to_string().contains(&format!("{host:?}")), "{err}");
+        }
+    }
+
+    #[test]
+    fn redirect_to_takes_the_loopback_hosts_the_prompt_listens_on() {
+        let prompt = LoopbackPrompt::bind(0).unwrap();
+        let port = prompt.port;
+        let ipv6 = prompt.local_addrs().iter().any(SocketAddr::is_ipv6);
+        let mut prompt = prompt;
+        let mut cases = vec![
+            ("127.0.0.1", format!("http://127.0.0.1:{port}/callback")),
+            ("localhost", format!("http://localhost:{port}/callback")),
+            // Registered URIs are compared as strings: the host as given.
+            ("LocalHost", format!("http://LocalHost:{port}/callback")),
+        ];
+        if ipv6 {
+            cases.push(("[::1]", format!("http://[::1]:{port}/callback")));
+            cases.push(("::1", format!("http://[::1]:{port}/callback")));
+        }
+        for (host, uri) in cases {
+            prompt = prompt.redirect_to(host, "callback").unwrap();
+            assert_eq!(prompt.redirect_uri(), uri);
+            assert_eq!(prompt.path, "/callback");
+        }
+        if !ipv6 {
+            // No ::1 here: no browser could reach it, so it is refused.
+            let err = prompt.redirect_to("[::1]", "/").unwrap_err();
+            assert!(err.to_string().contains("\"[::1]\""), "{err}");
+        }
+    }
+
+    /// Another 127/8 address is held on the prompt's port too, where the
+    /// system has it (Linux routes all of 127/8 to the loopback), and
+    /// listened on while a login waits.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn redirect_to_another_127_address_holds_the_port_there_too() {
+        use super::between_logins::{all_refused, log_in, none_can_take_it};
+        let (prompt, screen, _) = super::tests::prompt(&[("SSH_TTY", "/dev/pts/0")]);
+        let port = prompt.port;
+        let other = SocketAddr::from(([127, 0, 0, 2], port));
+        assert!(!prompt.local_addrs().contains(&other));
+        let prompt = prompt.redirect_to("127.0.0.2", "/").unwrap();
+        assert_eq!(prompt.redirect_uri(), format!("http://127.0.0.2:{port}"));
+        assert!(prompt.local_addrs().contains(&other), "{prompt:?}");
+        // Held, not listened on, until a login waits; listened on then.
+        let prompt = Arc::new(prompt);
+        all_refused(&prompt, "before the login").await;
+        none_can_take_it(&prompt, "before the login");
+        log_in(&prompt, &screen).await;
+        all_refused(&prompt, "after the login").await;
+        none_can_take_it(&prompt, "after the login");
     }
 }
