@@ -865,12 +865,32 @@ async fn browser_get(url: &str) -> StatusCode {
     client.get(url.parse().unwrap()).await.unwrap().status()
 }
 
+/// An `on_url` for a loopback prompt, and what tells that it was called:
+/// the prompt shows its URL once its login listens (between logins the
+/// port is held, not listened on, and a connection to it is refused).
+fn on_listening() -> (
+    impl Fn(&AuthorizeRequest) + Send + Sync + 'static,
+    Arc<tokio::sync::Notify>,
+) {
+    let listening = Arc::new(tokio::sync::Notify::new());
+    let shown = Arc::clone(&listening);
+    (move |_: &AuthorizeRequest| shown.notify_one(), listening)
+}
+
+/// Waits until the login listens.
+async fn listens(listening: &tokio::sync::Notify) {
+    tokio::time::timeout(Duration::from_secs(10), listening.notified())
+        .await
+        .expect("the login listens");
+}
+
 #[tokio::test]
 async fn the_loopback_prompt_takes_only_its_own_redirect() {
+    let (shown, listening) = on_listening();
     let prompt = LoopbackPrompt::bind(0)
         .unwrap()
         .timeout(Duration::from_secs(10))
-        .on_url(|_| {});
+        .on_url(shown);
     let redirect = prompt.redirect_uri().to_owned();
     assert!(redirect.starts_with("http://localhost:"), "{redirect}");
     let addr = prompt.local_addr().unwrap();
@@ -888,7 +908,7 @@ async fn the_loopback_prompt_takes_only_its_own_redirect() {
     let request = s.prompt.last();
     let state = request.state().to_owned();
     let waiting = tokio::spawn(async move { prompt.authorize(&request).await });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    listens(&listening).await;
     // An idle connection (a browser's preconnect, a local process) holds
     // nothing up: connections are served side by side.
     let _idle = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -939,14 +959,15 @@ async fn the_loopback_prompt_times_out_and_reports_refusals() {
         LoginError::Timeout
     ));
 
+    let (shown, listening) = on_listening();
     let prompt = LoopbackPrompt::bind(0)
         .unwrap()
         .timeout(Duration::from_secs(10))
-        .on_url(|_| {});
+        .on_url(shown);
     let redirect = prompt.redirect_uri().to_owned();
     let state = request.state().to_owned();
     let waiting = tokio::spawn(async move { prompt.authorize(&request).await });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    listens(&listening).await;
     browser_get(&format!(
         "{redirect}?error=access_denied&error_description=User+declined&state={state}"
     ))
@@ -1035,10 +1056,11 @@ async fn the_loopback_prompt_holds_its_port_on_every_loopback_address() {
     let request = s.prompt.last();
     let state = request.state().to_owned();
 
+    let (shown, listening) = on_listening();
     let prompt = LoopbackPrompt::bind(0)
         .unwrap()
         .timeout(Duration::from_secs(10))
-        .on_url(|_| {});
+        .on_url(shown);
     let port = prompt.local_addr().unwrap().port();
     assert_eq!(prompt.redirect_uri(), format!("http://localhost:{port}"));
     let ipv6 = has_ipv6_loopback();
@@ -1077,7 +1099,7 @@ async fn the_loopback_prompt_holds_its_port_on_every_loopback_address() {
     }
     // A browser that takes `localhost` to ::1 reaches this login.
     let waiting = tokio::spawn(async move { prompt.authorize(&request).await });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    listens(&listening).await;
     assert_eq!(
         browser_get(&format!(
             "http://[::1]:{port}/?code=over-ipv6&state={state}"
@@ -1355,13 +1377,15 @@ async fn the_loopback_prompt_listens_where_redirect_to_says() {
     let prompt = LoopbackPrompt::bind(0).unwrap();
     let port = prompt.local_addr().unwrap().port();
     // The root path is shown without a trailing slash, as the Python SDK does.
-    let prompt = prompt.redirect_to("localhost", "/");
+    let prompt = prompt.redirect_to("localhost", "/").unwrap();
     assert_eq!(prompt.redirect_uri(), format!("http://localhost:{port}"));
     // A path without its leading slash gets one.
+    let (shown, listening) = on_listening();
     let prompt = prompt
         .redirect_to("127.0.0.1", "callback")
+        .unwrap()
         .timeout(Duration::from_secs(10))
-        .on_url(|_| {});
+        .on_url(shown);
     let redirect = prompt.redirect_uri().to_owned();
     assert_eq!(redirect, format!("http://127.0.0.1:{port}/callback"));
     assert_eq!(
@@ -1371,7 +1395,7 @@ async fn the_loopback_prompt_listens_where_redirect_to_says() {
     );
 
     let waiting = tokio::spawn(async move { prompt.authorize(&request).await });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    listens(&listening).await;
     // The redirect is taken on the path given, and only there.
     assert_eq!(
         browser_get(&format!(

@@ -6,7 +6,9 @@ use std::ffi::OsString;
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::io::{self, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener as StdListener, ToSocketAddrs};
+#[cfg(test)]
+use std::net::TcpListener as StdListener;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -19,6 +21,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpSocket};
 
 use super::story::{write_story, write_url};
 use crate::deadline::{within, Missed};
@@ -52,6 +55,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// giving up on finding one free on every loopback address.
 const BIND_ATTEMPTS: usize = 16;
 
+/// How many connections may wait to be accepted while a login listens
+/// (std's own backlog for its listeners).
+const BACKLOG: u32 = 128;
+
 /// Listens on the loopback addresses for the authorization server's
 /// redirect, like the Python SDK's local-server login flow manager
 /// (redirect URI `http://localhost:<port>`, which Globus Auth allows
@@ -64,6 +71,11 @@ const BIND_ATTEMPTS: usize = 16;
 /// the redirect's port at an address the browser may pick and be handed
 /// the code and the state (RFC 8252 §8.3). A machine without IPv6 has no
 /// ::1 for anyone; there the port is held on 127.0.0.1 alone.
+///
+/// The port is held from [`bind`](Self::bind) on, but listened on only
+/// while a login waits: between logins a connection to it is refused, so
+/// no local process can tie up the listener (or queue connections for the
+/// next login) while there is no login to serve.
 ///
 /// Redirects that do not carry this login's `state` are turned away and
 /// the listener keeps waiting; connections are served side by side (up to
@@ -140,13 +152,18 @@ const BIND_ATTEMPTS: usize = 16;
 /// assert_eq!(prompt.redirect_uri(), format!("http://localhost:{port}"));
 /// assert!(prompt.local_addrs().iter().all(|a| a.port() == port && a.ip().is_loopback()));
 /// // A client registered with another loopback redirect URI:
-/// let prompt = prompt.redirect_to("127.0.0.1", "/callback");
+/// let prompt = prompt.redirect_to("127.0.0.1", "/callback")?;
 /// assert_eq!(prompt.redirect_uri(), format!("http://127.0.0.1:{port}/callback"));
 /// # Ok::<_, std::io::Error>(())
 /// ```
 pub struct LoopbackPrompt {
     /// 127.0.0.1 first, then ::1 and any other loopback address, one port.
-    listeners: Vec<StdListener>,
+    addrs: Vec<SocketAddr>,
+    /// What holds the port at each of `addrs` (in that order) while no
+    /// login listens: a socket bound there, not listening. `None` while a
+    /// login listens in its place, or where holding it again after a login
+    /// failed (the next login tries again, and fails if it cannot).
+    held: Mutex<Vec<Option<TcpSocket>>>,
     port: u16,
     redirect_uri: String,
     path: String,
@@ -189,17 +206,51 @@ fn other_loopbacks(port: u16) -> Vec<SocketAddr> {
     addrs
 }
 
-/// The listeners on 127.0.0.1 and [`other_loopbacks`], all on one port.
-fn bind_loopbacks(port: u16) -> io::Result<Vec<StdListener>> {
+/// Holds `addr`'s port without listening on it: a socket bound there,
+/// so no one else can listen there, and a connection to it is refused.
+/// Needs no runtime.
+///
+/// Bound without `SO_REUSEADDR` where it can be: on Linux, two sockets
+/// that both set it may share an address while neither listens, so a hold
+/// with it set would let another program's listener (std's and tokio's set
+/// it) take the port between logins. The connections of the last login may
+/// still hold the port in TIME_WAIT, which only a socket with
+/// `SO_REUSEADDR` may bind past (on Unix): then it is set for the bind and
+/// cleared after, which is what the sockets binding later look at.
+fn hold(addr: SocketAddr) -> io::Result<TcpSocket> {
+    let socket = || match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4(),
+        SocketAddr::V6(_) => TcpSocket::new_v6(),
+    };
+    let held = socket()?;
+    let Err(error) = held.bind(addr) else {
+        return Ok(held);
+    };
+    // On Windows `SO_REUSEADDR` would let a socket bind over another that
+    // listens: never set there.
+    #[cfg(unix)]
+    if error.kind() == io::ErrorKind::AddrInUse {
+        let held = socket()?;
+        held.set_reuseaddr(true)?;
+        held.bind(addr)?;
+        held.set_reuseaddr(false)?;
+        return Ok(held);
+    }
+    Err(error)
+}
+
+/// The port held ([`hold`]) on 127.0.0.1 and [`other_loopbacks`].
+fn hold_loopbacks(port: u16) -> io::Result<Vec<(SocketAddr, TcpSocket)>> {
     let attempts = if port == 0 { BIND_ATTEMPTS } else { 1 };
     let mut taken = None;
     'attempt: for _ in 0..attempts {
-        let first = StdListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))?;
-        let port = first.local_addr()?.port();
-        let mut listeners = vec![first];
+        let first = hold(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))?;
+        let first_addr = first.local_addr()?;
+        let port = first_addr.port();
+        let mut held = vec![(first_addr, first)];
         for addr in other_loopbacks(port) {
-            match StdListener::bind(addr) {
-                Ok(listener) => listeners.push(listener),
+            match hold(addr) {
+                Ok(socket) => held.push((addr, socket)),
                 // Someone listens there already: with a port of the
                 // system's choosing, another port; with the caller's, an
                 // error (the redirect could reach them).
@@ -213,12 +264,31 @@ fn bind_loopbacks(port: u16) -> io::Result<Vec<StdListener>> {
                 Err(_) => {}
             }
         }
-        for listener in &listeners {
-            listener.set_nonblocking(true)?;
-        }
-        return Ok(listeners);
+        return Ok(held);
     }
     Err(taken.unwrap_or_else(|| io::Error::from(io::ErrorKind::AddrInUse)))
+}
+
+/// Whether `host` names this machine's loopback, as
+/// [`redirect_to`](LoopbackPrompt::redirect_to) takes it: its address
+/// (`None` for `localhost`, held wherever it resolves by
+/// [`bind`](LoopbackPrompt::bind)), and the host as the URI shows it.
+/// Addresses are read strictly (std's parser: no `127.1`, no octal), and
+/// an IPv4-mapped `::ffff:127.0.0.1` is refused: a browser would take it
+/// to 127.0.0.1, but nothing is gained by allowing it.
+fn loopback_host(host: &str) -> Option<(Option<IpAddr>, String)> {
+    if host.eq_ignore_ascii_case("localhost") {
+        return Some((None, host.to_owned()));
+    }
+    let (ip, shown) = if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'))
+    {
+        (IpAddr::V6(inner.parse().ok()?), host.to_owned())
+    } else if let Ok(v6) = host.parse::<Ipv6Addr>() {
+        (IpAddr::V6(v6), format!("[{host}]"))
+    } else {
+        (IpAddr::V4(host.parse().ok()?), host.to_owned())
+    };
+    ip.is_loopback().then_some((Some(ip), shown))
 }
 
 impl LoopbackPrompt {
@@ -228,11 +298,18 @@ impl LoopbackPrompt {
     /// port already taken on any of them is an error
     /// ([`AddrInUse`](io::ErrorKind::AddrInUse)); with port 0, another
     /// port is picked.
+    ///
+    /// The port is held, not listened on, until a login waits (see
+    /// [`LoopbackPrompt`]), so this needs no runtime.
     pub fn bind(port: u16) -> io::Result<Self> {
-        let listeners = bind_loopbacks(port)?;
-        let port = listeners[0].local_addr()?.port();
+        let (addrs, held): (Vec<_>, Vec<_>) = hold_loopbacks(port)?
+            .into_iter()
+            .map(|(addr, socket)| (addr, Some(socket)))
+            .unzip();
+        let port = addrs[0].port();
         Ok(LoopbackPrompt {
-            listeners,
+            addrs,
+            held: Mutex::new(held),
             port,
             redirect_uri: format!("http://localhost:{port}"),
             path: "/".to_owned(),
@@ -249,18 +326,80 @@ impl LoopbackPrompt {
 
     /// Another redirect URI on this listener: `http://<host>:<port><path>`,
     /// for a client registered with, say, `http://127.0.0.1:8765/callback`.
-    /// `host` must be a loopback address listened on: `localhost`,
-    /// `127.0.0.1` or `[::1]`.
-    pub fn redirect_to(mut self, host: &str, path: &str) -> Self {
+    /// A `path` without its leading `/` gets one; the root path is shown
+    /// without it (`http://localhost:8765`), as the Python SDK does.
+    ///
+    /// `host` must name this machine's loopback: `localhost` (in any
+    /// case), a 127/8 address such as `127.0.0.1`, or `::1` (written
+    /// `[::1]` or bare; the URI has it in brackets). It appears in the URI
+    /// as given, since authorization servers compare redirect URIs as
+    /// strings.
+    ///
+    /// # Errors
+    ///
+    /// - [`InvalidInput`](io::ErrorKind::InvalidInput), naming `host`, for
+    ///   any other host (a name, an address off the loopback, a host with
+    ///   a port): the redirect is plain `http`, so the authorization code
+    ///   would cross the network in the clear, to whoever answers there.
+    /// - For a loopback address the prompt does not hold its port on yet
+    ///   (`127.0.0.2`, say), the port is held there too; where it cannot be
+    ///   (`[::1]` on a machine without IPv6, another program listening
+    ///   there) the error of that bind, naming `host`: no browser could
+    ///   reach the login there, or another program would be handed the
+    ///   code.
+    ///
+    /// ```
+    /// use tower_gare::login::LoopbackPrompt;
+    ///
+    /// let prompt = LoopbackPrompt::bind(0)?.redirect_to("127.0.0.1", "callback")?;
+    /// let port = prompt.local_addr()?.port();
+    /// assert_eq!(prompt.redirect_uri(), format!("http://127.0.0.1:{port}/callback"));
+    ///
+    /// // Off this machine, the code would travel in the clear: refused.
+    /// let err = prompt.redirect_to("example.org", "/").unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    /// # Ok::<_, std::io::Error>(())
+    /// ```
+    pub fn redirect_to(mut self, host: &str, path: &str) -> io::Result<Self> {
+        let Some((ip, shown_host)) = loopback_host(host) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "redirect_to: {host:?} is not this machine's loopback (localhost, \
+                     127.0.0.1 or [::1]): the authorization code would leave the machine \
+                     over plain http"
+                ),
+            ));
+        };
+        if let Some(ip) = ip {
+            let addr = SocketAddr::new(ip, self.port);
+            if !self.addrs.contains(&addr) {
+                let socket = hold(addr).map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!(
+                            "redirect_to: {host:?}: the prompt cannot hold port {} on {addr} \
+                             ({e}), so a browser sent there could not reach the login",
+                            self.port
+                        ),
+                    )
+                })?;
+                self.addrs.push(addr);
+                self.held
+                    .get_mut()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(Some(socket));
+            }
+        }
         let path = if path.starts_with('/') {
             path.to_owned()
         } else {
             format!("/{path}")
         };
         let shown = if path == "/" { "" } else { path.as_str() };
-        self.redirect_uri = format!("http://{host}:{}{shown}", self.port);
+        self.redirect_uri = format!("http://{shown_host}:{}{shown}", self.port);
         self.path = path;
-        self
+        Ok(self)
     }
 
     /// How long a login may take (default 5 minutes).
@@ -343,17 +482,15 @@ impl LoopbackPrompt {
 
     /// The IPv4 address listened on, 127.0.0.1 (its port is the redirect's).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listeners[0].local_addr()
+        Ok(self.addrs[0])
     }
 
-    /// Every address listened on: 127.0.0.1, then ::1 where the machine
-    /// has IPv6, and any other loopback address `localhost` resolves to;
-    /// all on one port.
+    /// Every address listened on (while a login waits; the port is held
+    /// there in between): 127.0.0.1, then ::1 where the machine has IPv6,
+    /// any other loopback address `localhost` resolves to, and any that
+    /// [`redirect_to`](Self::redirect_to) named; all on one port.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.listeners
-            .iter()
-            .filter_map(|l| l.local_addr().ok())
-            .collect()
+        self.addrs.clone()
     }
 }
 
@@ -683,8 +820,36 @@ async fn cancelled(cancel: Cancel) {
     std::future::pending::<()>().await;
 }
 
-type Incoming =
-    stream::SelectAll<Pin<Box<dyn Stream<Item = io::Result<tokio::net::TcpStream>> + Send>>>;
+type Incoming<'a> =
+    stream::SelectAll<Pin<Box<dyn Stream<Item = io::Result<tokio::net::TcpStream>> + Send + 'a>>>;
+
+/// One login's listeners, in place of the sockets that hold the port.
+/// Dropped (the login answered, failed, timed out or was dropped itself),
+/// they stop listening and the port is held again.
+struct Listening<'a> {
+    prompt: &'a LoopbackPrompt,
+    listeners: Vec<TcpListener>,
+}
+
+impl Listening<'_> {
+    /// The connections on every listener.
+    fn incoming(&self) -> Incoming<'_> {
+        stream::select_all(self.listeners.iter().map(|listener| {
+            Box::pin(stream::unfold(listener, |listener| async move {
+                let accepted = listener.accept().await.map(|(stream, _)| stream);
+                Some((accepted, listener))
+            })) as Pin<Box<dyn Stream<Item = _> + Send + '_>>
+        }))
+    }
+}
+
+impl Drop for Listening<'_> {
+    fn drop(&mut self) {
+        // Closed first: the port cannot be bound again while they listen.
+        self.listeners.clear();
+        self.prompt.hold_again();
+    }
+}
 
 impl LoopbackPrompt {
     fn write(&self, show: impl FnOnce(&mut dyn Write) -> io::Result<()>) {
@@ -695,34 +860,78 @@ impl LoopbackPrompt {
         };
     }
 
-    /// This login's accepting end of every listener (the prompt keeps its
-    /// own, so the port stays held between logins): dropped, they stop
-    /// accepting.
-    fn accepting(&self) -> Result<Incoming, LoginError> {
-        let mut listeners = Vec::with_capacity(self.listeners.len());
-        for listener in &self.listeners {
-            let listener = listener
-                .try_clone()
-                .map_err(|e| LoginError::Prompt(e.into()))?;
-            // Tokio panics on a runtime without I/O: an error instead.
-            let listener = catch_unwind(AssertUnwindSafe(|| {
-                tokio::net::TcpListener::from_std(listener)
-            }))
-            .map_err(|_| {
-                LoginError::Prompt(
-                    "no tokio runtime with I/O is running (build the runtime with enable_io or enable_all)"
-                        .into(),
-                )
-            })?
-            .map_err(|e| LoginError::Prompt(e.into()))?;
-            listeners.push(listener);
+    /// Holds the port again where a login listened (or where holding it
+    /// failed before). Where it cannot, it stays unheld: the next login
+    /// tries again and fails if it cannot either ([`listen`](Self::listen)).
+    fn hold_again(&self) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        for (addr, slot) in self.addrs.iter().zip(held.iter_mut()) {
+            if slot.is_none() {
+                match hold(*addr) {
+                    Ok(socket) => *slot = Some(socket),
+                    #[cfg(feature = "tracing")]
+                    Err(error) => {
+                        tracing::debug!(%error, %addr, "tower-gare: the loopback prompt could not hold its port again")
+                    }
+                    #[cfg(not(feature = "tracing"))]
+                    Err(_) => {}
+                }
+            }
         }
-        Ok(stream::select_all(listeners.into_iter().map(|listener| {
-            Box::pin(stream::unfold(listener, |listener| async move {
-                let accepted = listener.accept().await.map(|(stream, _)| stream);
-                Some((accepted, listener))
-            })) as Pin<Box<dyn Stream<Item = _> + Send>>
-        })))
+    }
+
+    /// Listens on every address the port is held on, for one login. Where
+    /// the port is no longer held (another program took it between
+    /// logins), the login fails rather than listen without that address
+    /// or on another port: the redirect URI is fixed, and a browser sent
+    /// there could reach the other program.
+    fn listen(&self) -> Result<Listening<'_>, LoginError> {
+        let mut listening = Listening {
+            prompt: self,
+            listeners: Vec::with_capacity(self.addrs.len()),
+        };
+        let sockets: Vec<io::Result<TcpSocket>> = {
+            let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+            self.addrs
+                .iter()
+                .zip(held.iter_mut())
+                .map(|(addr, slot)| slot.take().map_or_else(|| hold(*addr), Ok))
+                .collect()
+        };
+        // On an error, `listening` is dropped with what it has: the port is
+        // held again everywhere it can be.
+        for (addr, socket) in self.addrs.iter().zip(sockets) {
+            let lost = |error: io::Error| {
+                LoginError::Prompt(Box::new(io::Error::new(
+                    error.kind(),
+                    format!(
+                        "the loopback prompt no longer holds port {} on {addr}, so it cannot \
+                         listen for the redirect to {} (did another program take the port \
+                         between logins?): {error}",
+                        self.port, self.redirect_uri
+                    ),
+                )))
+            };
+            let socket = socket.map_err(lost)?;
+            // Its connections' TIME_WAIT then lets the port be held again
+            // after the login ([`hold`]). No other socket can bind the
+            // address while this one listens, `SO_REUSEADDR` or not.
+            #[cfg(unix)]
+            socket.set_reuseaddr(true).map_err(lost)?;
+            // Tokio panics on a runtime without I/O: an error instead (the
+            // socket is lost with the panic; dropping `listening` holds
+            // the port again).
+            let listener = catch_unwind(AssertUnwindSafe(|| socket.listen(BACKLOG)))
+                .map_err(|_| {
+                    LoginError::Prompt(
+                        "no tokio runtime with I/O is running (build the runtime with enable_io or enable_all)"
+                            .into(),
+                    )
+                })?
+                .map_err(lost)?;
+            listening.listeners.push(listener);
+        }
+        Ok(listening)
     }
 
     /// Shows `request` (or hands it to `on_url`) and starts opening the
@@ -775,7 +984,9 @@ impl LoopbackPrompt {
         &self,
         request: &AuthorizeRequest,
     ) -> Result<AuthorizationResponse, LoginError> {
-        let incoming = self.accepting()?;
+        // Declared first, dropped last: after `serving`, which borrows it.
+        let listening = self.listen()?;
+        let incoming = listening.incoming();
         let mut cancelled = std::pin::pin!(cancelled(self.cancel.clone()));
         // Listening for Ctrl-C before the person is told it cancels.
         if poll_fn(|cx| Poll::Ready(cancelled.as_mut().poll(cx).is_ready())).await {
@@ -873,7 +1084,7 @@ mod tests {
     }
 
     /// 10 minutes of (paused) test time: a login that would hang fails instead.
-    async fn soon<T>(what: impl Future<Output = T>) -> T {
+    pub(super) async fn soon<T>(what: impl Future<Output = T>) -> T {
         tokio::time::timeout(Duration::from_secs(600), what)
             .await
             .expect("finished, not hung")
@@ -1038,7 +1249,7 @@ mod tests {
 
     /// What the prompt wrote.
     #[derive(Clone, Default)]
-    struct Screen(Arc<Mutex<Vec<u8>>>);
+    pub(super) struct Screen(Arc<Mutex<Vec<u8>>>);
 
     impl Write for Screen {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -1051,7 +1262,7 @@ mod tests {
     }
 
     impl Screen {
-        fn text(&self) -> String {
+        pub(super) fn text(&self) -> String {
             String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
         }
         async fn wait_for(&self, what: &str) {
@@ -1097,7 +1308,9 @@ mod tests {
 
     /// A prompt on a free port that writes to a screen, with `cancel`
     /// standing for Ctrl-C.
-    fn prompt(vars: &[(&str, &str)]) -> (LoopbackPrompt, Screen, Arc<tokio::sync::Notify>) {
+    pub(super) fn prompt(
+        vars: &[(&str, &str)],
+    ) -> (LoopbackPrompt, Screen, Arc<tokio::sync::Notify>) {
         let screen = Screen::default();
         let ctrl_c = Arc::new(tokio::sync::Notify::new());
         let mut prompt = LoopbackPrompt::bind(0)
@@ -1109,7 +1322,7 @@ mod tests {
         (prompt, screen, ctrl_c)
     }
 
-    fn request(prompt: &LoopbackPrompt) -> AuthorizeRequest {
+    pub(super) fn request(prompt: &LoopbackPrompt) -> AuthorizeRequest {
         let params = AuthorizationParameters {
             session_message: Some("Access to this group requires MFA.".into()),
             session_required_mfa: Some(true),
@@ -1128,7 +1341,7 @@ mod tests {
     }
 
     /// A browser coming back from the login: the redirect, with `state`.
-    async fn come_back(prompt_port: u16, state: &str) -> String {
+    pub(super) async fn come_back(prompt_port: u16, state: &str) -> String {
         let mut browser = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, prompt_port))
             .await
             .unwrap();
@@ -1373,7 +1586,14 @@ mod tests {
             let (prompt, request) = (Arc::clone(&prompt), request.clone());
             async move { prompt.authorize(&request).await }
         });
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // It listens once it says it waits (the port is only held between
+        // logins).
+        soon(async {
+            while screen.text().matches(WAITING).count() < 2 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
         come_back(port, request.state()).await;
         assert_eq!(soon(next).await.unwrap().unwrap().code.secret(), "the-code");
         // Dropped, the prompt lets its port go.
@@ -1445,5 +1665,236 @@ mod tests {
             format!("--new-tab\n{url}\n")
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[cfg(test)]
+mod between_logins {
+    //! Issue 18, item 13: the port is held between logins, never listened
+    //! on, so no one can tie up the listener while no login waits.
+
+    use super::tests::{come_back, prompt, request, soon, Screen};
+    use super::*;
+
+    /// Every address the prompt holds refuses connections.
+    pub(super) async fn all_refused(prompt: &LoopbackPrompt, when: &str) {
+        for addr in prompt.local_addrs() {
+            let got = tokio::net::TcpStream::connect(addr).await.map(drop);
+            assert!(
+                matches!(&got, Err(e) if e.kind() == io::ErrorKind::ConnectionRefused),
+                "{when}: a connection to {addr} was not refused: {got:?}"
+            );
+        }
+    }
+
+    /// No other listener can take the port where the prompt holds it.
+    pub(super) fn none_can_take_it(prompt: &LoopbackPrompt, when: &str) {
+        for addr in prompt.local_addrs() {
+            match StdListener::bind(addr) {
+                Ok(_) => panic!("{when}: another listener took {addr}"),
+                Err(e) => assert_eq!(e.kind(), io::ErrorKind::AddrInUse, "{when}: {addr}: {e}"),
+            }
+        }
+    }
+
+    /// One login, from its start to the browser's redirect.
+    pub(super) async fn log_in(prompt: &Arc<LoopbackPrompt>, screen: &Screen) {
+        let request = request(prompt);
+        let port = prompt.local_addr().unwrap().port();
+        let shown = screen.text().matches(WAITING).count();
+        let login = tokio::spawn({
+            let (prompt, request) = (Arc::clone(prompt), request.clone());
+            async move { prompt.authorize(&request).await }
+        });
+        // Shown once the login listens.
+        soon(async {
+            while screen.text().matches(WAITING).count() == shown {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        // While it waits, every address takes connections.
+        for addr in prompt.local_addrs() {
+            let idle = tokio::net::TcpStream::connect(addr).await;
+            assert!(idle.is_ok(), "during a login, {addr}: {idle:?}");
+        }
+        assert!(come_back(port, request.state())
+            .await
+            .starts_with("HTTP/1.1 200"));
+        let answer = soon(login).await.unwrap().unwrap();
+        assert_eq!(answer.code.secret(), "the-code");
+    }
+
+    #[tokio::test]
+    async fn between_logins_the_port_refuses_connections_and_stays_held() {
+        let (prompt, screen, _) = prompt(&[("SSH_TTY", "/dev/pts/0")]);
+        let prompt = Arc::new(prompt);
+        all_refused(&prompt, "before the first login").await;
+        none_can_take_it(&prompt, "before the first login");
+        for round in 1..=2 {
+            log_in(&prompt, &screen).await;
+            // The redirect's connection may linger in TIME_WAIT: the port
+            // is held all the same.
+            all_refused(&prompt, &format!("after login {round}")).await;
+            none_can_take_it(&prompt, &format!("after login {round}"));
+        }
+        // A login given up (its future dropped) stops listening too.
+        let request = request(&prompt);
+        let given_up =
+            tokio::time::timeout(Duration::from_millis(100), prompt.authorize(&request)).await;
+        assert!(given_up.is_err(), "{given_up:?}");
+        all_refused(&prompt, "after a login given up").await;
+        none_can_take_it(&prompt, "after a login given up");
+        log_in(&prompt, &screen).await;
+    }
+
+    #[tokio::test]
+    async fn a_port_taken_between_logins_fails_the_next_login_and_says_so() {
+        let (prompt, screen, _) = prompt(&[("SSH_TTY", "/dev/pts/0")]);
+        let prompt = Arc::new(prompt);
+        let addr = prompt.local_addr().unwrap();
+        // The port on 127.0.0.1 was let go (as when holding it again after
+        // a login failed), and another program listens there now.
+        prompt.held.lock().unwrap()[0] = None;
+        let squatter = StdListener::bind(addr).unwrap();
+        let request = request(&prompt);
+        let err = soon(prompt.authorize(&request)).await.unwrap_err();
+        let LoginError::Prompt(cause) = &err else {
+            panic!("{err:?}")
+        };
+        let said = cause.to_string();
+        assert!(
+            said.contains(&format!("no longer holds port {} on {addr}", addr.port())),
+            "{said}"
+        );
+        assert!(said.contains(prompt.redirect_uri()), "{said}");
+        assert_eq!(
+            screen.text(),
+            "",
+            "nothing is shown: no browser is sent where another program listens"
+        );
+        // The prompt listens nowhere else meanwhile, nor on another port.
+        for other in prompt.local_addrs().into_iter().skip(1) {
+            let got = tokio::net::TcpStream::connect(other).await.map(drop);
+            assert!(
+                matches!(&got, Err(e) if e.kind() == io::ErrorKind::ConnectionRefused),
+                "{other}: {got:?}"
+            );
+        }
+        // Once the other program is gone, the next login holds the port
+        // again and completes.
+        drop(squatter);
+        log_in(&prompt, &screen).await;
+        all_refused(&prompt, "after the login").await;
+        none_can_take_it(&prompt, "after the login");
+    }
+
+    #[test]
+    fn a_login_on_a_runtime_without_io_fails_and_the_port_stays_held() {
+        let (prompt, _screen, _) = prompt(&[("SSH_TTY", "/dev/pts/0")]);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let err = runtime
+            .block_on(prompt.authorize(&request(&prompt)))
+            .unwrap_err();
+        let LoginError::Prompt(cause) = &err else {
+            panic!("{err:?}")
+        };
+        assert!(cause.to_string().contains("enable_io"), "{cause}");
+        for addr in prompt.local_addrs() {
+            let got = std::net::TcpStream::connect(addr).map(drop);
+            assert!(
+                matches!(&got, Err(e) if e.kind() == io::ErrorKind::ConnectionRefused),
+                "{addr}: {got:?}"
+            );
+        }
+        none_can_take_it(&prompt, "after the failed login");
+    }
+}
+
+#[cfg(test)]
+mod redirect_host {
+    //! Issue 18, item 9: the redirect never leaves this machine.
+
+    use super::*;
+
+    #[test]
+    fn redirect_to_refuses_a_host_that_is_not_this_machine() {
+        for host in [
+            "example.org",
+            "localhost.example.org",
+            "127.0.0.1.nip.io",
+            "10.0.0.1",
+            "192.168.1.10",
+            "0.0.0.0",
+            "::",
+            "[::]",
+            "[::ffff:127.0.0.1]",
+            "fe80::1",
+            "127.1",
+            "localhost:8080",
+            "127.0.0.1:80",
+            "user@localhost",
+            "[::1",
+            "",
+        ] {
+            let prompt = LoopbackPrompt::bind(0).unwrap();
+            let err = prompt.redirect_to(host, "/callback").unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{host:?}: {err}");
+            assert!(err.to_string().contains(&format!("{host:?}")), "{err}");
+        }
+    }
+
+    #[test]
+    fn redirect_to_takes_the_loopback_hosts_the_prompt_listens_on() {
+        let prompt = LoopbackPrompt::bind(0).unwrap();
+        let port = prompt.port;
+        let ipv6 = prompt.local_addrs().iter().any(SocketAddr::is_ipv6);
+        let mut prompt = prompt;
+        let mut cases = vec![
+            ("127.0.0.1", format!("http://127.0.0.1:{port}/callback")),
+            ("localhost", format!("http://localhost:{port}/callback")),
+            // Registered URIs are compared as strings: the host as given.
+            ("LocalHost", format!("http://LocalHost:{port}/callback")),
+        ];
+        if ipv6 {
+            cases.push(("[::1]", format!("http://[::1]:{port}/callback")));
+            cases.push(("::1", format!("http://[::1]:{port}/callback")));
+        }
+        for (host, uri) in cases {
+            prompt = prompt.redirect_to(host, "callback").unwrap();
+            assert_eq!(prompt.redirect_uri(), uri);
+            assert_eq!(prompt.path, "/callback");
+        }
+        if !ipv6 {
+            // No ::1 here: no browser could reach it, so it is refused.
+            let err = prompt.redirect_to("[::1]", "/").unwrap_err();
+            assert!(err.to_string().contains("\"[::1]\""), "{err}");
+        }
+    }
+
+    /// Another 127/8 address is held on the prompt's port too, where the
+    /// system has it (Linux routes all of 127/8 to the loopback), and
+    /// listened on while a login waits.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn redirect_to_another_127_address_holds_the_port_there_too() {
+        use super::between_logins::{all_refused, log_in, none_can_take_it};
+        let (prompt, screen, _) = super::tests::prompt(&[("SSH_TTY", "/dev/pts/0")]);
+        let port = prompt.port;
+        let other = SocketAddr::from(([127, 0, 0, 2], port));
+        assert!(!prompt.local_addrs().contains(&other));
+        let prompt = prompt.redirect_to("127.0.0.2", "/").unwrap();
+        assert_eq!(prompt.redirect_uri(), format!("http://127.0.0.2:{port}"));
+        assert!(prompt.local_addrs().contains(&other), "{prompt:?}");
+        // Held, not listened on, until a login waits; listened on then.
+        let prompt = Arc::new(prompt);
+        all_refused(&prompt, "before the login").await;
+        none_can_take_it(&prompt, "before the login");
+        log_in(&prompt, &screen).await;
+        all_refused(&prompt, "after the login").await;
+        none_can_take_it(&prompt, "after the login");
     }
 }
