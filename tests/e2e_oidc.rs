@@ -402,12 +402,13 @@ fn stored(store: &MemoryTokenStore) -> Token {
 // The tests
 
 async fn a_token_is_refreshed_before_it_expires<X: Transport>() {
-    // Tokens live 5 s and are refreshed 3 s before: a 2 s window in which
-    // the first token serves, then a refresh well before it expires.
+    // Tokens live 5 s and are refreshed 2 s before (the margin is at most
+    // half a token's life): a 3 s window in which the first token serves,
+    // then a refresh well before it expires.
     let Some(world) = World::start::<X>("a_token_is_refreshed_before_it_expires", 5).await else {
         return;
     };
-    let margin = Duration::from_secs(3);
+    let margin = Duration::from_secs(2);
     let prompt = BrowserPrompt::new();
     let store = Arc::new(MemoryTokenStore::default());
     let recorder = Recorder::new::<X>();
@@ -544,7 +545,7 @@ async fn a_refused_token_is_refreshed_once_and_the_request_retried<X: Transport>
 async fn a_refresh_rotates_the_refresh_token_and_the_old_one_is_refused<X: Transport>() {
     let Some(world) = World::start::<X>(
         "a_refresh_rotates_the_refresh_token_and_the_old_one_is_refused",
-        3,
+        4,
     )
     .await
     else {

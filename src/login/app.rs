@@ -689,7 +689,14 @@ where
                 // rotated away, expired): another process sharing the
                 // store may have refreshed first; else a login.
                 Err(LoginError::Refused { .. }) => {
-                    if let Some(token) = self.usable(user, resource_server, need).await?.0 {
+                    let (usable, latest) = self.usable(user, resource_server, need).await?;
+                    if let Some(token) = usable {
+                        return Ok(token);
+                    }
+                    // What the other process just got serves this request
+                    // even inside the margin: it refreshes it next time.
+                    let theirs = latest.filter(|t| *t != token);
+                    if let Some(token) = theirs.filter(|t| self.will_do(t, need, Duration::ZERO)) {
                         return Ok(token);
                     }
                 }
