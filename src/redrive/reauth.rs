@@ -181,7 +181,10 @@ pub enum Attach {
     /// (a [`Login`](crate::login::Login)'s); through one that keeps the
     /// inner service's error type, the request goes as the caller made it.
     Wait(WaitForCredentials),
-    /// Send the request as the caller made it.
+    /// Send the request as the caller made it. Any `Authorization` on it
+    /// is the caller's own: a plain 401 to it refuses the caller's
+    /// credentials, not the reauthenticator's, and is handed back as it
+    /// came (a GARE is still reauthenticated for).
     None,
     /// What the engine remembered of this reauthenticator's credentials
     /// for the request's user, origin and path prefix, if anything (the
@@ -419,8 +422,9 @@ pub struct User(Arc<str>);
 
 impl User {
     /// The user with this id: any string that names one person to the
-    /// program (a session's subject, an account id). It is also the token
-    /// store's namespace for them.
+    /// program (a session's subject, an account id). A
+    /// [`Login`](crate::login::Login) keeps their tokens under
+    /// [`namespace`](User::namespace).
     pub fn new(id: impl AsRef<str>) -> Self {
         User(Arc::from(id.as_ref()))
     }

@@ -93,17 +93,17 @@ async fn an_unmapped_request_gets_no_token_and_starts_no_login<X: Transport>() {
         "GARE attached"
     );
     assert_eq!(person.logins(), 0, "no login for an unmapped host");
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen.len(), 3, "each sent once");
-    assert!(
-        seen.iter()
-            .all(|t| !t.headers.contains_key("authorization")),
-        "no token went to an unmapped URL"
-    );
-    let state = world.state();
-    assert_eq!((state.code_exchanges, state.refreshes), (0, 0));
-    drop(state);
-    drop(seen);
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 3, "each sent once");
+        assert!(
+            seen.iter()
+                .all(|t| !t.headers.contains_key("authorization")),
+            "no token went to an unmapped URL"
+        );
+        let state = world.state();
+        assert_eq!((state.code_exchanges, state.refreshes), (0, 0));
+    }
 
     // The mapped path still gets its token.
     assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
