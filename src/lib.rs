@@ -7,6 +7,8 @@ pub mod challenge;
 mod deadline;
 pub mod gare;
 #[cfg(feature = "login")]
+pub mod globus;
+#[cfg(feature = "login")]
 pub mod login;
 pub mod redrive;
 #[cfg(feature = "reqwest")]
