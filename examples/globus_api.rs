@@ -28,53 +28,26 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_gare::gare::Gare;
+use tower_gare::globus::Service;
 use tower_gare::login::{
-    environment, CommandLinePrompt, JsonFileTokenStore, Login, LoginError, LoopbackPrompt,
-    NeverPrompt, Prompt, RefreshTokens, ResourceServers,
+    CommandLinePrompt, JsonFileTokenStore, Login, LoginError, LoopbackPrompt, NeverPrompt, Prompt,
+    RefreshTokens, ResourceServers,
 };
 use tower_gare::redrive::RedriveOutcome;
+use tower_gare::scopes::Scope;
 
 /// The app name in the default token file's path.
 const APP_NAME: &str = "tower-gare";
 
-/// A service's name for the environment, its resource server, and the
-/// scopes the Globus CLI asks for on its behalf (globus-cli 3.44's
-/// `CLI_SCOPE_REQUIREMENTS`, without dependent scopes).
-fn service(name: &str) -> Option<(&'static str, &'static str, &'static [&'static str])> {
-    Some(match name {
-        "auth" => ("auth", "auth.globus.org", &["openid", "profile", "email"]),
-        "groups" => (
-            "groups",
-            "groups.api.globus.org",
-            &["urn:globus:auth:scope:groups.api.globus.org:all"],
-        ),
-        "transfer" => (
-            "transfer",
-            "transfer.api.globus.org",
-            &["urn:globus:auth:scope:transfer.api.globus.org:all"],
-        ),
-        "search" => (
-            "search",
-            "search.api.globus.org",
-            &["urn:globus:auth:scope:search.api.globus.org:all"],
-        ),
-        "flows" => (
-            "flows",
-            "flows.globus.org",
-            &["https://auth.globus.org/scopes/eec9b274-0c81-4334-bdc2-54e90e689b9a/all"],
-        ),
-        "timers" => (
-            "timer",
-            "524230d7-ea86-4a52-8312-86065a9e0417",
-            &["https://auth.globus.org/scopes/524230d7-ea86-4a52-8312-86065a9e0417/timer"],
-        ),
-        "compute" => (
-            "compute",
-            "funcx_service",
-            &["https://auth.globus.org/scopes/facd7ccc-c5f4-42aa-916b-a0e270e2c2a9/all"],
-        ),
-        _ => return None,
-    })
+/// The scopes the Globus CLI asks for on a service's behalf (globus-cli
+/// 3.44's `CLI_SCOPE_REQUIREMENTS`, without dependent scopes): the Python
+/// SDK's defaults, except that `globus api` may call any of Groups' and
+/// Search's endpoints, so it asks for their `all`.
+fn cli_scopes(service: Service) -> Vec<Scope> {
+    match service {
+        Service::GROUPS | Service::SEARCH => vec![service.scope("all")],
+        _ => service.default_scopes(),
+    }
 }
 
 fn command() -> Command {
@@ -148,11 +121,13 @@ fn login_failed(error: &(dyn std::error::Error + 'static)) -> ExitCode {
 
 /// `path` under `base`, as `globus api` joins them: a Transfer path without
 /// `/v0.10/` gets it, and a Groups path without `/v2/` gets it.
-fn join(base: &str, service: &str, path: &str) -> String {
+fn join(base: &str, service: Service, path: &str) -> String {
     let mut path = path.to_owned();
     let prefix = match service {
-        "transfer" if !path.starts_with("/v0.10/") && !path.starts_with("/v2/") => Some("v0.10/"),
-        "groups" if !path.starts_with("/v2/") => Some("v2/"),
+        Service::TRANSFER if !path.starts_with("/v0.10/") && !path.starts_with("/v2/") => {
+            Some("v0.10/")
+        }
+        Service::GROUPS if !path.starts_with("/v2/") => Some("v2/"),
         _ => None,
     };
     if let Some(prefix) = prefix {
@@ -291,18 +266,25 @@ async fn with_prompt<P: Prompt>(
     }
 
     let name = args.get_one::<String>("SERVICE").map_or("", String::as_str);
-    let Some((env_name, resource_server, scopes)) = service(name) else {
+    let Some(service) = Service::named(name) else {
         return usage(format!(
             "unknown service {name:?}: use auth, groups, transfer, search, flows, timers or compute"
         ));
     };
+    let resource_server = service.resource_server();
     let extra = args
         .get_many::<String>("scope-string")
         .into_iter()
         .flatten()
         .map(String::as_str);
-    builder = builder.scope_requirements(resource_server, scopes.iter().copied().chain(extra));
-    let request = match build_request(args, env_name, name) {
+    builder = builder.scope_requirements(
+        resource_server,
+        cli_scopes(service)
+            .into_iter()
+            .map(String::from)
+            .chain(extra.map(String::from)),
+    );
+    let request = match build_request(args, service) {
         Ok(request) => request,
         Err(message) => return usage(message),
     };
@@ -374,14 +356,10 @@ async fn with_prompt<P: Prompt>(
     }
 }
 
-fn build_request(
-    args: &ArgMatches,
-    env_name: &str,
-    name: &str,
-) -> Result<Request<Full<Bytes>>, String> {
-    let base = environment::service_url(env_name).map_err(|e| e.to_string())?;
+fn build_request(args: &ArgMatches, service: Service) -> Result<Request<Full<Bytes>>, String> {
+    let base = service.base_url().map_err(|e| e.to_string())?;
     let path = args.get_one::<String>("PATH").map_or("/", String::as_str);
-    let mut url = join(&base, name, path);
+    let mut url = join(&base, service, path);
     let mut query = form_urlencoded::Serializer::new(String::new());
     let mut any = false;
     for pair in args.get_many::<String>("query-param").into_iter().flatten() {

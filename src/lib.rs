@@ -9,6 +9,8 @@ pub mod gare;
 #[cfg(feature = "rustls")]
 pub mod https;
 #[cfg(feature = "login")]
+pub mod globus;
+#[cfg(feature = "login")]
 pub mod login;
 pub mod redrive;
 #[cfg(feature = "reqwest")]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use http::Uri;
 
 use super::app::{add_requirements, AmendGare, Grant, Inner};
-use super::environment::{self, UnknownEnvironment};
+use super::environment::UnknownEnvironment;
 use super::wire::{RefreshTokens, TokenEndpoint};
 use super::{
     CommandLinePrompt, IntoTokenClient, Login, MemoryTokenStore, Prompt, ResourceServers, Secret,
@@ -171,7 +171,8 @@ impl<P, T> LoginBuilder<P, T> {
     }
 
     /// Globus Auth's base URL (default: the environment's, see
-    /// [`environment::service_url`]`("auth")`).
+    /// [`Service::AUTH`](crate::globus::Service::AUTH)'s
+    /// [`base_url`](crate::globus::Service::base_url)).
     pub fn auth_base_url(mut self, url: impl Into<String>) -> Self {
         self.settings.auth_base_url = Some(url.into());
         self
@@ -387,7 +388,9 @@ impl<P, T> LoginBuilder<P, T> {
         }
         let base = match settings.auth_base_url {
             Some(base) => base,
-            None => environment::service_url("auth").map_err(LoginConfigError::Environment)?,
+            None => crate::globus::Service::AUTH
+                .base_url()
+                .map_err(LoginConfigError::Environment)?,
         };
         let base = if base.ends_with('/') {
             base

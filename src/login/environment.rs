@@ -26,7 +26,8 @@ impl fmt::Display for UnknownEnvironment {
 impl std::error::Error for UnknownEnvironment {}
 
 /// The base URL of `service` (`auth`, `transfer`, `groups`, `flows`,
-/// `timer`, `search`, ...) in the environment `GLOBUS_SDK_ENVIRONMENT`
+/// `timer`, `search`, ...; [`Service::name`](crate::globus::Service::name)
+/// for the services the crate knows) in the environment `GLOBUS_SDK_ENVIRONMENT`
 /// names, unless `GLOBUS_SDK_SERVICE_URL_<SERVICE>` overrides it; exactly
 /// as `globus_sdk.config.get_service_url` does. The URL ends in `/`.
 ///
@@ -85,17 +86,3 @@ fn generic_url(service: &str, environment: &str, domain: &str) -> String {
         _ => format!("https://{service}.api.{domain}/"),
     }
 }
-
-/// The resource server (the audience of its tokens) of a Globus service,
-/// and the path under its base URL where its API lives, for the services
-/// whose tokens a login hands out.
-/// (globus-sdk 4.10.0's `resource_server` of each client.)
-pub(crate) const RESOURCE_SERVERS: [(&str, &str, &str); 7] = [
-    ("auth", "auth.globus.org", "v2/"),
-    ("transfer", "transfer.api.globus.org", "v0.10/"),
-    ("groups", "groups.api.globus.org", "v2/groups"),
-    ("search", "search.api.globus.org", "v1/"),
-    ("flows", "flows.globus.org", ""),
-    ("timer", "524230d7-ea86-4a52-8312-86065a9e0417", ""),
-    ("compute", "funcx_service", ""),
-];

@@ -4,7 +4,7 @@
 
 use http::Uri;
 
-use super::environment::{service_url, RESOURCE_SERVERS};
+use crate::globus::Service;
 use crate::redrive::Origin;
 
 /// Maps request URLs to resource servers, by URL prefix: a rule covers the
@@ -98,23 +98,32 @@ impl ResourceServers {
         &self.invalid
     }
 
-    /// Rules for the Globus services a login hands out tokens for, at the
-    /// URLs the environment gives them (`GLOBUS_SDK_ENVIRONMENT`,
-    /// `GLOBUS_SDK_SERVICE_URL_*`): so Transfer on a local fake server still
-    /// gets Transfer's token.
+    /// Rules for the Globus services ([`Service::ALL`]): each one's
+    /// [`api_url`](Service::api_url) to its resource server, at the URLs the
+    /// environment gives them (`GLOBUS_SDK_ENVIRONMENT`,
+    /// `GLOBUS_SDK_SERVICE_URL_*`), so Transfer on a local fake server still
+    /// gets Transfer's token. A service in an unknown environment gets no
+    /// rule (and so no token), rather than production's.
+    ///
+    /// ```
+    /// use http::Uri;
+    /// use tower_gare::globus::Service;
+    /// use tower_gare::login::ResourceServers;
+    ///
+    /// let map = ResourceServers::globus();
+    /// # if std::env::var_os("GLOBUS_SDK_ENVIRONMENT").is_none()
+    /// #     && std::env::var_os("GLOBUS_SDK_SERVICE_URL_TRANSFER").is_none() {
+    /// let uri = Uri::from_static("https://transfer.api.globus.org/v0.10/task_list");
+    /// assert_eq!(map.for_uri(&uri).as_deref(), Some(Service::TRANSFER.resource_server()));
+    /// # }
+    /// ```
     pub fn globus() -> Self {
-        let mut map = Self::new();
-        for (service, resource_server, api_path) in RESOURCE_SERVERS {
-            if let Ok(base) = service_url(service) {
-                let base = if base.ends_with('/') {
-                    base
-                } else {
-                    format!("{base}/")
-                };
-                map = map.with(&format!("{base}{api_path}"), resource_server);
-            }
-        }
-        map
+        Service::ALL
+            .iter()
+            .filter_map(|service| Some((service.api_url().ok()?, service.resource_server())))
+            .fold(Self::new(), |map, (url, resource_server)| {
+                map.with(&url, resource_server)
+            })
     }
 
     /// The resource server of the rule that covers `uri`, if one does.

@@ -82,6 +82,20 @@ fn write_list(f: &mut fmt::Formatter<'_>, scopes: &[Scope]) -> fmt::Result {
     Ok(())
 }
 
+/// The scope string, so scopes go wherever scope strings do (the
+/// login's `LoginBuilder::scope_requirements` takes any `Into<String>`).
+///
+/// ```
+/// use tower_gare::scopes::Scope;
+/// let scope: String = Scope::new("a").with_dependency(Scope::new("b")).into();
+/// assert_eq!(scope, "a[b]");
+/// ```
+impl From<Scope> for String {
+    fn from(scope: Scope) -> String {
+        scope.to_string()
+    }
+}
+
 /// Scopes as one space-separated scope string, ready for an authorize URL.
 ///
 /// ```

@@ -19,6 +19,8 @@ mod e2e_fauxbus;
 mod gare_model;
 mod gare_parity;
 mod gare_props;
+#[cfg(feature = "login")]
+mod globus;
 mod hardening;
 #[cfg(feature = "login")]
 mod login;

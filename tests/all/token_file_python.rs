@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use tower_gare::login::{JsonFileTokenStore, Token, TokenStore, DEFAULT_NAMESPACE};
 
 /// The Python with the SDK, or `None` after a visible `SKIPPED` line.
-fn sdk_python(test: &str) -> Option<PathBuf> {
+pub(crate) fn sdk_python(test: &str) -> Option<PathBuf> {
     let imports_sdk = |python: &Path| {
         Command::new(python)
             .args(["-c", "import globus_sdk"])
@@ -48,7 +48,7 @@ fn sdk_python(test: &str) -> Option<PathBuf> {
 }
 
 /// Runs `script` with `input` as JSON on stdin; its stdout, as JSON.
-fn python(python: &Path, script: &str, input: &Value) -> Value {
+pub(crate) fn python(python: &Path, script: &str, input: &Value) -> Value {
     run_python(Command::new(python), script, input)
 }
 
@@ -77,7 +77,7 @@ fn run_python(mut command: Command, script: &str, input: &Value) -> Value {
 }
 
 /// The SDK's version, shown once per test so a log says what was tested.
-fn show_version(py: &Path, test: &str) {
+pub(crate) fn show_version(py: &Path, test: &str) {
     let v = python(
         py,
         "import globus_sdk, json; print(json.dumps(globus_sdk.__version__))",
