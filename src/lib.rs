@@ -6,10 +6,10 @@
 pub mod challenge;
 mod deadline;
 pub mod gare;
-#[cfg(feature = "rustls")]
-pub mod https;
 #[cfg(feature = "login")]
 pub mod globus;
+#[cfg(feature = "rustls")]
+pub mod https;
 #[cfg(feature = "login")]
 pub mod login;
 pub mod redrive;

@@ -429,6 +429,56 @@ impl<C, P, T> Login<C, P, T> {
         add_requirements(&mut lock(&self.inner.requirements), resource_server, scopes);
     }
 
+    /// Adds a Globus Connect Server collection's `data_access` scope under
+    /// Transfer's `all` to Transfer's requirements, as the Python SDK's
+    /// `TransferClient.add_app_data_access_scope` does: the next login asks
+    /// for the consent that lets Transfer reach the collection for the
+    /// user. The error: `collection_id` is not a UUID.
+    ///
+    /// ```
+    /// use tower_gare::login::Login;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+    /// #     .build_http::<http_body_util::Full<bytes::Bytes>>();
+    /// let login = Login::builder("client-id").build(http)?;
+    /// login.add_data_access_scope("6c54cade-bde5-45c1-bdea-f4bd71dba2cc")?;
+    /// assert_eq!(
+    ///     login.scope_requirements("transfer.api.globus.org"),
+    ///     ["urn:globus:auth:scope:transfer.api.globus.org:all[*https://auth.globus.org/scopes/6c54cade-bde5-45c1-bdea-f4bd71dba2cc/data_access]"]
+    /// );
+    /// # Ok(()) }
+    /// ```
+    pub fn add_data_access_scope(
+        &self,
+        collection_id: &str,
+    ) -> Result<(), crate::globus::InvalidId> {
+        let scope = crate::globus::transfer_data_access([collection_id])?;
+        let transfer = crate::globus::Service::TRANSFER.resource_server();
+        // A login merges it with Transfer's other scopes, bracket-aware:
+        // one `all`, every collection's `data_access` under it.
+        let mut requirements = lock(&self.inner.requirements);
+        add_requirements(&mut requirements, transfer, [String::from(scope)]);
+        Ok(())
+    }
+
+    /// Registers a Globus service's default scopes as its requirements the
+    /// first time a request goes to it with none, as a Python client
+    /// registers its scopes with its app.
+    fn know_service(&self, resource_server: &str) {
+        let Some(service) = crate::globus::Service::ALL
+            .into_iter()
+            .find(|service| service.resource_server() == resource_server)
+        else {
+            return;
+        };
+        let mut requirements = lock(&self.inner.requirements);
+        if !requirements.contains_key(resource_server) {
+            let scopes = service.default_scopes().into_iter().map(String::from);
+            add_requirements(&mut requirements, resource_server, scopes);
+        }
+    }
+
     /// The token held in memory for `user` and `resource_server` that is
     /// good for at least the refresh margin: what the credentials step puts
     /// on a request without waiting.
@@ -659,6 +709,7 @@ where
         resource_server: &str,
         need: &Need<'_>,
     ) -> Result<Token, LoginError> {
+        self.know_service(resource_server);
         // A login that finishes after this moment was started for requests
         // that arrived with this one, or after it.
         let arrived = tokio::time::Instant::now();

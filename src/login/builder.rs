@@ -10,8 +10,8 @@ use super::app::{add_requirements, AmendGare, Grant, Inner};
 use super::environment::UnknownEnvironment;
 use super::wire::{RefreshTokens, TokenEndpoint};
 use super::{
-    CommandLinePrompt, IntoTokenClient, Login, MemoryTokenStore, Prompt, ResourceServers, Secret,
-    TokenStore,
+    CommandLinePrompt, IntoTokenClient, JsonFileTokenStore, Login, MemoryTokenStore, Prompt,
+    ResourceServers, Secret, TokenStore,
 };
 use crate::gare::Gare;
 use crate::redrive::ReauthContext;
@@ -134,6 +134,35 @@ impl std::error::Error for LoginConfigError {
 }
 
 impl Login<(), CommandLinePrompt, MemoryTokenStore> {
+    /// Settings shaped like the Python SDK's `UserApp(app_name,
+    /// client_id=...)`: tokens in `GlobusApp`'s token file for that app
+    /// name (`~/.globus/app/<client id>/<app name>/tokens.json`, namespace
+    /// `DEFAULT`), so the Python version of the program shares its login;
+    /// the command-line prompt; `openid` always asked; and each Globus
+    /// service's scopes known the first time a request goes to it, as a
+    /// Python client registers its scopes with its app. Every builder
+    /// setting can still be changed. The error: no home folder to keep the
+    /// token file in.
+    ///
+    /// ```no_run
+    /// use tower_gare::login::Login;
+    ///
+    /// # #[cfg(feature = "rustls")]
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let http = tower_gare::https::client()?;
+    /// let login = Login::globus_app("my-app", "<client id>")?.build(http.clone())?;
+    /// let transfer = tower::ServiceBuilder::new().layer(login.layer()).service(http);
+    /// # let _ = transfer; Ok(()) }
+    /// ```
+    pub fn globus_app(
+        app_name: &str,
+        client_id: impl Into<String>,
+    ) -> std::io::Result<LoginBuilder<CommandLinePrompt, JsonFileTokenStore>> {
+        let client_id = client_id.into();
+        let path = JsonFileTokenStore::default_path(&client_id, app_name)?;
+        Ok(Login::builder(client_id).token_store(JsonFileTokenStore::new(path)))
+    }
+
     /// Settings for a login as the client `client_id` (a native app's id,
     /// or a confidential client's with [`client_secret`](LoginBuilder::client_secret)).
     pub fn builder(client_id: impl Into<String>) -> LoginBuilder {

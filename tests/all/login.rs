@@ -1563,3 +1563,64 @@ fn a_builder_shows_that_it_amends_gares() {
     let shown = format!("{builder:?}");
     assert!(shown.contains("amend_gare: Some(AmendGare(..))"), "{shown}");
 }
+
+/// A Globus service's scopes are known the first time a request goes to
+/// it, as a Python client registers its scopes with its app: no
+/// requirement set up front, and the login asks for Transfer's.
+#[tokio::test]
+async fn a_globus_services_scopes_are_known_at_its_first_request() {
+    let s = setup();
+    let login = s.login(StatusCode::OK, tokens_response());
+    assert!(login
+        .scope_requirements("transfer.api.globus.org")
+        .is_empty());
+    let uri = Uri::from_static("https://transfer.api.globus.org/v0.10/task_list");
+    let credentials = login.credentials_for(&uri).await.unwrap();
+    assert_eq!(credentials, Credentials::bearer("transfer-token").unwrap());
+    let asked = s.prompt.last().param("scope").unwrap_or("").to_owned();
+    assert!(asked.split(' ').any(|s| s == TRANSFER), "{asked}");
+    assert_eq!(
+        login.scope_requirements("transfer.api.globus.org"),
+        [TRANSFER]
+    );
+}
+
+/// `Login::globus_app` keeps tokens where the Python SDK's `UserApp` of
+/// the same app name does, and asks for `openid`.
+#[test]
+fn a_globus_app_keeps_its_tokens_where_the_python_sdks_user_app_does() {
+    let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
+    let login = Login::globus_app("my-app", "6c54cade-bde5-45c1-bdea-f4bd71dba2cc")
+        .unwrap()
+        .build(http)
+        .unwrap();
+    let expected = tower_gare::login::JsonFileTokenStore::default_path(
+        "6c54cade-bde5-45c1-bdea-f4bd71dba2cc",
+        "my-app",
+    )
+    .unwrap();
+    assert_eq!(login.token_store().path(), expected);
+    assert!(
+        expected.ends_with(".globus/app/6c54cade-bde5-45c1-bdea-f4bd71dba2cc/my-app/tokens.json")
+    );
+}
+
+/// `add_data_access_scope` puts a collection's `data_access` under
+/// Transfer's `all`, as `TransferClient.add_app_data_access_scope` does,
+/// and refuses an id that is not a UUID.
+#[test]
+fn a_data_access_scope_goes_under_transfers_all() {
+    let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
+    let login = Login::builder("c").build(http).unwrap();
+    login
+        .add_data_access_scope("6c54cade-bde5-45c1-bdea-f4bd71dba2cc")
+        .unwrap();
+    assert_eq!(
+        login.scope_requirements("transfer.api.globus.org"),
+        [format!("{TRANSFER}[*https://auth.globus.org/scopes/6c54cade-bde5-45c1-bdea-f4bd71dba2cc/data_access]")]
+    );
+    assert!(login.add_data_access_scope("x] evil[").is_err());
+    assert_eq!(login.scope_requirements("transfer.api.globus.org").len(), 1);
+}

@@ -607,3 +607,28 @@ both_transports!(
     a_basic_challenge_is_not_a_refused_token,
     a_rotated_refresh_token_is_read_again_from_the_store_before_a_login,
 );
+
+/// A URL no rule covers is mapped by its host only over https on the
+/// default port, and only when the login has requirements for that host.
+#[test]
+fn a_host_named_by_the_requirements_is_mapped_over_https_on_its_default_port_only() {
+    let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
+    let login = Login::builder("client")
+        .auth_base_url("https://auth.example.org")
+        .resource_servers(ResourceServers::new())
+        .scope_requirements("files.example.org", ["files:read"])
+        .build(http)
+        .unwrap();
+    for (url, mapped) in [
+        ("https://files.example.org/a.txt", true),
+        ("https://FILES.example.org:443/a.txt", true),
+        ("http://files.example.org/a.txt", false),
+        ("https://files.example.org:8443/a.txt", false),
+        ("https://other.example.org/a.txt", false),
+    ] {
+        let uri: http::Uri = url.parse().unwrap();
+        let expected = mapped.then(|| "files.example.org".to_owned());
+        assert_eq!(login.resource_server_for(&uri), expected, "{url}");
+    }
+}
