@@ -89,7 +89,7 @@ type Line = oneshot::Receiver<io::Result<String>>;
 /// let login = Login::builder("my-client-id")
 ///     .auth_base_url("https://auth.example.org")
 ///     .scopes(["urn:globus:auth:scope:transfer.api.globus.org:all"])
-///     .resource_servers(ResourceServers::new())
+///     .resource_servers(ResourceServers::new().with("https://transfer.api.globus.org/", "transfer.api.globus.org"))
 ///     .prompt(CommandLinePrompt::with_io(typed, std::io::sink()))
 ///     .build(token_endpoint)?;
 /// let uri = http::Uri::from_static("https://transfer.api.globus.org/v0.10/task_list");
