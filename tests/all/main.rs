@@ -22,6 +22,7 @@ mod gare_props;
 #[cfg(feature = "login")]
 mod globus;
 mod hardening;
+mod https_client;
 #[cfg(feature = "login")]
 mod login;
 #[cfg(all(feature = "login", feature = "reqwest"))]
