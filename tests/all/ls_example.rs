@@ -281,7 +281,19 @@ fn ls_logs_in_once_for_the_session_gare_and_then_lists() {
         )),
         "{run:#?}"
     );
-    assert_eq!(fake.approvals().len(), 2);
+    // What the person did at Globus Auth: a plain sign-in, then one from
+    // uni.edu, which is what Transfer then found in the token's session.
+    let approvals = fake.approvals();
+    assert_eq!(approvals.len(), 2);
+    assert_eq!(approvals[0].param("session_required_single_domain"), None);
+    assert_eq!(
+        approvals[1].param("session_required_single_domain"),
+        Some("uni.edu")
+    );
+    if std::env::var_os("LS_EXAMPLE_SHOW").is_some() {
+        // What a person sees, for the README.
+        let _ = writeln!(std::io::stderr(), "{}", run.stderr);
+    }
 
     // The second run: the token file has what it needs.
     let again = self::run(&fake, &home, Some(UNI), &[], Person::Away);
