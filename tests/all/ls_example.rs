@@ -214,6 +214,37 @@ fn run(
     }
 }
 
+/// Where the Python guide's `UserApp("ls-session", client_id=CLIENT_ID)`
+/// keeps its tokens under `home`, and the Transfer token it finds there.
+/// The app's own storage, not its validating wrapper: validating a
+/// dependent scope asks Globus Auth for the person's consents.
+fn user_app_reads(python: &std::path::Path, home: &Home) -> Value {
+    const READ: &str = r#"
+import json, sys
+import globus_sdk
+app = globus_sdk.UserApp("ls-session", client_id=sys.argv[1])
+storage = app.token_storage.token_storage
+token = storage.get_token_data("transfer.api.globus.org")
+print(json.dumps({
+    "path": str(storage.filepath),
+    "namespace": storage.namespace,
+    "access_token": token.access_token if token else None,
+}))
+"#;
+    let output = Command::new(python)
+        .args(["-c", READ, CLIENT_ID])
+        .env("HOME", &home.0)
+        .env_remove("GLOBUS_SDK_ENVIRONMENT")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "UserApp could not read the tokens: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 /// `name` of the query of `url`, decoded.
 fn param(url: &str, name: &str) -> Option<String> {
     let query = url.split_once('?')?.1;
@@ -324,6 +355,12 @@ fn ls_logs_in_once_for_the_session_gare_and_then_lists() {
             tokens["auth.globus.org"]["identity_id"], ACCOUNT,
             "{tokens}"
         );
+        // And the guide's own `UserApp("ls-session", client_id=...)`, in
+        // the same HOME, finds this file and this token.
+        let found = user_app_reads(&python, &home);
+        assert_eq!(found["path"], file.to_str().unwrap(), "{found}");
+        assert_eq!(found["namespace"], "DEFAULT", "{found}");
+        assert_eq!(found["access_token"], stored.as_str(), "{found}");
     }
 }
 
