@@ -109,6 +109,7 @@ pub async fn redirecting(status: StatusCode) -> Redirecting {
 /// binary (`<target>/<profile>/examples/`) when it is newer than every
 /// source it is built from; else built once per test run, with this test
 /// binary's features (`cargo test --test all` builds no example).
+#[cfg(feature = "login")]
 pub fn example_binary(name: &str) -> std::path::PathBuf {
     use std::collections::HashMap;
     use std::path::{Path, PathBuf};
@@ -180,6 +181,7 @@ pub fn example_binary(name: &str) -> std::path::PathBuf {
 }
 
 /// When `path` (a file, or everything under a folder) last changed.
+#[cfg(feature = "login")]
 fn newest(path: &std::path::Path) -> std::time::SystemTime {
     use std::time::SystemTime;
     let Ok(meta) = std::fs::metadata(path) else {
