@@ -13,8 +13,10 @@
 //! when the collection wants a session from a domain the token's session
 //! is not from, else the listing.
 //!
-//! fauxbus (`support::fauxbus`) plays Globus too, but it is a separate
-//! Python program, and knows nothing of collections and their sessions.
+//! fauxbus (`support::fauxbus`) plays Globus too, as a separate Python
+//! program; this fake lives in the test process, so the state that decides
+//! Transfer's answers (consents, the session's domains) is the test's to
+//! set up and to read back.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
