@@ -663,93 +663,15 @@ mod scenarios {
 
 // `examples/globus_api.rs` run as a user would, in a process of its own.
 
-/// The `globus_api` example's binary: the one beside this test binary
-/// (`<target>/<profile>/examples/`) when it is newer than every source it is
-/// built from; else built once, with this test binary's features.
+/// The `globus_api` example's binary (see [`example_binary`]).
 pub(crate) fn globus_api_binary() -> std::path::PathBuf {
-    use std::path::{Path, PathBuf};
-    use std::sync::OnceLock;
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY
-        .get_or_init(|| {
-            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-            let exe = std::env::current_exe().unwrap();
-            // <target>/<profile>/deps/all-<hash>
-            let profile = exe.parent().and_then(Path::parent).unwrap();
-            let beside = profile
-                .join("examples")
-                .join(format!("globus_api{}", std::env::consts::EXE_SUFFIX));
-            let sources = [
-                root.join("src"),
-                root.join("examples/globus_api.rs"),
-                root.join("Cargo.toml"),
-                root.join("Cargo.lock"),
-            ];
-            let built = std::fs::metadata(&beside).and_then(|m| m.modified());
-            if built.is_ok_and(|built| sources.iter().all(|s| newest(s) <= built)) {
-                return beside;
-            }
-            let features: Vec<&str> = [
-                ("login", cfg!(feature = "login")),
-                ("reqwest", cfg!(feature = "reqwest")),
-                ("testing", cfg!(feature = "testing")),
-                ("tracing", cfg!(feature = "tracing")),
-            ]
-            .into_iter()
-            .filter_map(|(name, on)| on.then_some(name))
-            .collect();
-            let mut cargo = std::process::Command::new(env!("CARGO"));
-            cargo.current_dir(root).args([
-                "build",
-                "--example",
-                "globus_api",
-                "--message-format=json-render-diagnostics",
-                "--no-default-features",
-                "--features",
-                &features.join(","),
-            ]);
-            if profile.file_name().is_some_and(|name| name == "release") {
-                cargo.arg("--release");
-            }
-            let output = cargo.output().unwrap();
-            assert!(
-                output.status.success(),
-                "cargo build --example globus_api failed:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            String::from_utf8_lossy(&output.stdout)
-                .lines()
-                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-                .filter(|m| {
-                    m["reason"] == "compiler-artifact" && m["target"]["name"] == "globus_api"
-                })
-                .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-                .expect("cargo names the example's executable")
-        })
-        .clone()
-}
-
-/// When `path` (a file, or everything under a folder) last changed.
-fn newest(path: &std::path::Path) -> SystemTime {
-    let Ok(meta) = std::fs::metadata(path) else {
-        return SystemTime::UNIX_EPOCH;
-    };
-    let own = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-    if !meta.is_dir() {
-        return own;
-    }
-    std::fs::read_dir(path)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|entry| newest(&entry.path()))
-        .fold(own, SystemTime::max)
+    crate::support::example_binary("globus_api")
 }
 
 /// The Python with the SDK (`GLOBUS_SDK_PYTHON`, else
 /// `target/ci-venv/bin/python`), or `None` after a visible `SKIPPED` line;
 /// under `REQUIRE_FAUXBUS=1` a missing one fails the test.
-fn sdk_python(test: &str) -> Option<std::path::PathBuf> {
+pub(crate) fn sdk_python(test: &str) -> Option<std::path::PathBuf> {
     use std::io::Write;
     use std::path::{Path, PathBuf};
     let imports_sdk = |python: &Path| {
@@ -785,7 +707,7 @@ fn sdk_python(test: &str) -> Option<std::path::PathBuf> {
 
 /// The tokens the Python SDK's `JSONTokenStorage` reads from `path`, in
 /// namespace `DEFAULT`, by resource server.
-fn python_reads(python: &std::path::Path, path: &std::path::Path) -> Value {
+pub(crate) fn python_reads(python: &std::path::Path, path: &std::path::Path) -> Value {
     const READ: &str = r#"
 import json, sys
 from globus_sdk.token_storage import JSONTokenStorage

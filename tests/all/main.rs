@@ -27,6 +27,8 @@ mod https_client;
 mod login;
 #[cfg(all(feature = "login", feature = "reqwest"))]
 mod login_life;
+#[cfg(all(unix, feature = "rustls"))]
+mod ls_example;
 #[cfg(feature = "login")]
 mod oidc_probe;
 mod redrive_http;

@@ -7,6 +7,8 @@
 
 #[cfg(feature = "login")]
 pub mod fauxbus;
+#[cfg(feature = "rustls")]
+pub mod globus_fake;
 #[cfg(feature = "login")]
 pub mod oidc;
 
@@ -101,4 +103,98 @@ pub async fn redirecting(status: StatusCode) -> Redirecting {
     })
     .await;
     Redirecting { a, b, b_hits }
+}
+
+/// An example's binary, run as a user runs it: the one beside this test
+/// binary (`<target>/<profile>/examples/`) when it is newer than every
+/// source it is built from; else built once per test run, with this test
+/// binary's features (`cargo test --test all` builds no example).
+#[cfg(feature = "login")]
+pub fn example_binary(name: &str) -> std::path::PathBuf {
+    use std::collections::HashMap;
+    use std::path::{Path, PathBuf};
+    use std::sync::Mutex;
+    static BINARIES: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
+    // Held while building: two tests that want one example build it once.
+    let mut binaries = BINARIES.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(path) = binaries.get_or_insert_with(HashMap::new).get(name) {
+        return path.clone();
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let exe = std::env::current_exe().unwrap();
+    // <target>/<profile>/deps/all-<hash>
+    let profile = exe.parent().and_then(Path::parent).unwrap();
+    let beside = profile
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let sources = [
+        root.join("src"),
+        root.join("examples").join(format!("{name}.rs")),
+        root.join("examples/common"),
+        root.join("Cargo.toml"),
+        root.join("Cargo.lock"),
+    ];
+    let built = std::fs::metadata(&beside).and_then(|m| m.modified());
+    let path = if built.is_ok_and(|built| sources.iter().all(|s| newest(s) <= built)) {
+        beside
+    } else {
+        let features: Vec<&str> = [
+            ("login", cfg!(feature = "login")),
+            ("reqwest", cfg!(feature = "reqwest")),
+            ("rustls", cfg!(feature = "rustls")),
+            ("testing", cfg!(feature = "testing")),
+            ("tracing", cfg!(feature = "tracing")),
+        ]
+        .into_iter()
+        .filter_map(|(name, on)| on.then_some(name))
+        .collect();
+        let mut cargo = std::process::Command::new(env!("CARGO"));
+        cargo.current_dir(root).args([
+            "build",
+            "--example",
+            name,
+            "--message-format=json-render-diagnostics",
+            "--no-default-features",
+            "--features",
+            &features.join(","),
+        ]);
+        if profile.file_name().is_some_and(|p| p == "release") {
+            cargo.arg("--release");
+        }
+        let output = cargo.output().unwrap();
+        assert!(
+            output.status.success(),
+            "cargo build --example {name} failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == name)
+            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+            .expect("cargo names the example's executable")
+    };
+    binaries
+        .get_or_insert_with(HashMap::new)
+        .insert(name.to_owned(), path.clone());
+    path
+}
+
+/// When `path` (a file, or everything under a folder) last changed.
+#[cfg(feature = "login")]
+fn newest(path: &std::path::Path) -> std::time::SystemTime {
+    use std::time::SystemTime;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return SystemTime::UNIX_EPOCH;
+    };
+    let own = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+    if !meta.is_dir() {
+        return own;
+    }
+    std::fs::read_dir(path)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| newest(&entry.path()))
+        .fold(own, SystemTime::max)
 }
