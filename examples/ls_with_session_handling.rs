@@ -36,24 +36,13 @@ use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_gare::gare::Gare;
+use tower_gare::globus::Service;
 use tower_gare::https;
-use tower_gare::login::{environment, CommandLinePrompt, JsonFileTokenStore, Login, LoginError};
+use tower_gare::login::{Login, LoginError};
 use tower_gare::redrive::RedriveOutcome;
 
 /// The guide's app name: the folder of the token file.
 const APP_NAME: &str = "ls-session";
-const TRANSFER: &str = "transfer.api.globus.org";
-
-/// Transfer's `all` scope with the collection's `data_access` as an
-/// optional dependency (`*`): what the Python SDK's
-/// `TransferClient.add_app_data_access_scope(collection)` asks for. A
-/// mapped collection wants that consent before it lists anything.
-fn transfer_scope(collection: &str) -> String {
-    format!(
-        "urn:globus:auth:scope:transfer.api.globus.org:all\
-         [*https://auth.globus.org/scopes/{collection}/data_access]"
-    )
-}
 
 /// A usage error: said on stderr, exit code 2.
 fn usage(message: impl std::fmt::Display) -> ExitCode {
@@ -101,21 +90,7 @@ async fn run() -> ExitCode {
     let Ok(collection) = std::env::var("COLLECTION_ID") else {
         return usage("set COLLECTION_ID to the collection's id");
     };
-    // It goes into a URL path and a scope: a collection id is a UUID.
-    if collection.is_empty()
-        || !collection
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    {
-        return usage(format!(
-            "COLLECTION_ID {collection:?} is not a collection id"
-        ));
-    }
-    let token_file = match JsonFileTokenStore::default_path(&client_id, APP_NAME) {
-        Ok(path) => path,
-        Err(error) => return usage(format!("no token file: {error}")),
-    };
-    let transfer = match environment::service_url("transfer") {
+    let transfer = match Service::TRANSFER.base_url() {
         Ok(url) => url,
         Err(error) => return usage(error),
     };
@@ -138,20 +113,26 @@ async fn run() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    // Globus Auth is the environment's (`GLOBUS_SDK_SERVICE_URL_AUTH`), as
-    // `Login` finds it; so is Transfer, which `Login` maps to its resource
-    // server. Every login also asks for `openid`: the ID token names whose
-    // tokens the file holds, and a login as someone else is refused, as
-    // `GlobusApp` refuses it.
-    let login = Login::builder(client_id)
-        .scope_requirements(TRANSFER, [transfer_scope(&collection)])
-        .token_store(JsonFileTokenStore::new(token_file))
-        .prompt(CommandLinePrompt::new())
-        .build(http.clone());
+    // `UserApp("ls-session", client_id=...)`: GlobusApp's token file for
+    // the app name, the command-line prompt, and `openid` on every login
+    // (the ID token names whose tokens the file holds; a login as someone
+    // else is refused, as `GlobusApp` refuses it). Globus Auth and
+    // Transfer are the environment's (`GLOBUS_SDK_SERVICE_URL_*`).
+    let login = match Login::globus_app(APP_NAME, client_id) {
+        Ok(builder) => builder.build(http.clone()),
+        Err(error) => return usage(format!("no token file: {error}")),
+    };
     let login = match login {
         Ok(login) => login,
         Err(error) => return usage(error),
     };
+    // Transfer's `all` with the collection's `data_access` under it, as
+    // `TransferClient.add_app_data_access_scope(collection)`: a mapped
+    // collection wants that consent before it lists anything. The id goes
+    // into the scope and the URL: it must be a UUID.
+    if let Err(error) = login.add_data_access_scope(&collection) {
+        return usage(format!("COLLECTION_ID: {error}"));
+    }
 
     // The layer attaches the Transfer token (stored, or from a first
     // login), and answers a GARE with one login and one retry: the
