@@ -400,6 +400,42 @@ async fn one_persons_pending_login_does_not_hold_up_anothers<X: Transport>() {
     assert_eq!(alice.status(), StatusCode::OK);
 }
 
+/// A person who takes a moment to approve.
+#[derive(Clone, Debug)]
+struct Slow(Person);
+
+impl Prompt for Slow {
+    async fn authorize(
+        &self,
+        request: &AuthorizeRequest,
+    ) -> Result<AuthorizationResponse, LoginError> {
+        self.0.seen.lock().unwrap().push(request.clone());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Ok(self.0.approve(request))
+    }
+}
+
+/// One person, one prompt at a time: two of Alice's requests to two
+/// resource servers at once make one login (it asks for both), not two
+/// browser tabs.
+async fn one_person_is_asked_one_login_at_a_time<X: Transport>() {
+    let world = World::start().await;
+    let person = Slow(Person::new(&world));
+    let login = builder(&world)
+        .scope_requirements("a", ["a:read"])
+        .scope_requirements("b", ["b:x"])
+        .prompt(person.clone())
+        .build(X::http(world.addr))
+        .unwrap();
+    let client = X::client(&login, world.addr);
+    let a = tokio::spawn(client.clone().oneshot(for_user("/a/read", "alice")));
+    let b = tokio::spawn(client.clone().oneshot(for_user("/b/x", "alice")));
+    for response in [a.await.unwrap().unwrap(), b.await.unwrap().unwrap()] {
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    assert_eq!(person.0.logins(), 1);
+}
+
 /// A person whose authorization server refuses `a:evil`.
 #[derive(Clone, Debug)]
 struct RefusesEvil(Person);
@@ -602,6 +638,7 @@ both_transports!(
     a_short_lived_token_serves_half_its_life_without_a_refresh,
     a_token_issued_expired_serves_the_request_it_was_obtained_for,
     one_persons_pending_login_does_not_hold_up_anothers,
+    one_person_is_asked_one_login_at_a_time,
     a_gare_scope_the_server_refuses_spoils_no_later_login,
     logout_waits_for_a_login_in_flight_and_revokes_what_it_got,
     a_basic_challenge_is_not_a_refused_token,
