@@ -215,6 +215,34 @@ async fn a_failed_store_write_keeps_the_fresh_tokens_and_warns<X: Transport>() {
     );
 }
 
+/// Tokens whose write failed serve from memory; a logout revokes them too
+/// (the store never had them), and forgets them.
+async fn logout_revokes_the_held_tokens_the_store_never_got<X: Transport>() {
+    let world = World::start().await;
+    let store = Arc::new(FlakyStore::default());
+    store.failing.store(true, Ordering::SeqCst);
+    let person = Person::new(&world);
+    let login = builder(&world)
+        .scope_requirements("a", ["a:read"])
+        .refresh_tokens(RefreshTokens::GlobusAccessType)
+        .prompt(person.clone())
+        .token_store(Arc::clone(&store))
+        .build(X::http(world.addr))
+        .unwrap();
+    let client = X::client(&login, world.addr);
+    assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
+    assert!(store.get_all(DEFAULT_NAMESPACE).unwrap().is_empty());
+    login.logout().await.unwrap();
+    {
+        let state = world.state();
+        assert!(state.access.is_empty(), "every access token revoked");
+        assert!(state.refresh.is_empty(), "every refresh token revoked");
+    }
+    // Forgotten: the next request logs in again.
+    assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
+    assert_eq!(person.logins(), 2);
+}
+
 /// A token that cannot go in a header is an error and is never stored,
 /// so it blocks nothing later.
 async fn a_token_that_cannot_go_in_a_header_is_never_stored<X: Transport>() {
@@ -634,6 +662,7 @@ both_transports!(
     a_user_named_default_never_reads_the_programs_tokens,
     a_failed_store_write_keeps_the_fresh_tokens_and_warns,
     a_token_that_cannot_go_in_a_header_is_never_stored,
+    logout_revokes_the_held_tokens_the_store_never_got,
     a_cancelled_login_is_not_shown_again_to_the_requests_that_waited,
     a_short_lived_token_serves_half_its_life_without_a_refresh,
     a_token_issued_expired_serves_the_request_it_was_obtained_for,
