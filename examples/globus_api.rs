@@ -45,7 +45,8 @@ const APP_NAME: &str = "tower-gare";
 /// Search's endpoints, so it asks for their `all`.
 fn cli_scopes(service: Service) -> Vec<Scope> {
     match service {
-        Service::GROUPS | Service::SEARCH => vec![service.scope("all")],
+        // A name of our own: `scope` refuses only malformed ones.
+        Service::GROUPS | Service::SEARCH => service.scope("all").into_iter().collect(),
         _ => service.default_scopes(),
     }
 }

@@ -74,7 +74,7 @@ pub fn collection_https(collection_id: &str) -> Result<Scope, InvalidId> {
 pub fn transfer_data_access(
     collection_ids: impl IntoIterator<Item = impl AsRef<str>>,
 ) -> Result<Scope, InvalidId> {
-    let mut scope = Service::TRANSFER.scope("all");
+    let mut scope = Service::TRANSFER.named_scope("all");
     for id in collection_ids {
         scope = scope.with_dependency(collection_data_access(id.as_ref())?.optional());
     }

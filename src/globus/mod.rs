@@ -37,4 +37,4 @@ mod service;
 pub use collections::{collection_data_access, collection_https, transfer_data_access};
 pub use flows::{flow_transfer_data_access, flow_user};
 pub use id::InvalidId;
-pub use service::Service;
+pub use service::{InvalidScopeName, Service};

@@ -236,7 +236,7 @@ impl Service {
     pub fn default_scopes(&self) -> Vec<Scope> {
         self.default_scopes
             .iter()
-            .map(|name| self.scope(name))
+            .map(|name| self.named_scope(name))
             .collect()
     }
 
@@ -248,33 +248,42 @@ impl Service {
     /// their bare names. Whether the service has such a scope is not
     /// checked: Globus Auth says so at login.
     ///
-    /// # Panics
-    ///
-    /// When `name` is empty or has a character outside ASCII letters,
-    /// digits, `_`, `-` and `.`: such a name would make a malformed scope
-    /// string, and is a mistake in the program, not in its input.
+    /// A `name` that is empty or has a character outside ASCII letters,
+    /// digits, `_`, `-` and `.` would make a malformed scope string: it is
+    /// an [`InvalidScopeName`].
     ///
     /// ```
     /// # use tower_gare::globus::Service;
-    /// assert_eq!(Service::GROUPS.scope("all").to_string(), "urn:globus:auth:scope:groups.api.globus.org:all");
+    /// # fn main() -> Result<(), tower_gare::globus::InvalidScopeName> {
+    /// assert_eq!(Service::GROUPS.scope("all")?.to_string(), "urn:globus:auth:scope:groups.api.globus.org:all");
     /// assert_eq!(
-    ///     Service::FLOWS.scope("run_status").to_string(),
+    ///     Service::FLOWS.scope("run_status")?.to_string(),
     ///     "https://auth.globus.org/scopes/eec9b274-0c81-4334-bdc2-54e90e689b9a/run_status",
     /// );
-    /// assert_eq!(Service::AUTH.scope("openid").to_string(), "openid");
+    /// assert_eq!(Service::AUTH.scope("openid")?.to_string(), "openid");
     /// assert_eq!(
-    ///     Service::AUTH.scope("view_identity_set").to_string(),
+    ///     Service::AUTH.scope("view_identity_set")?.to_string(),
     ///     "urn:globus:auth:scope:auth.globus.org:view_identity_set",
     /// );
+    /// assert!(Service::GROUPS.scope("all[*x]").is_err());
+    /// # Ok(()) }
     /// ```
-    pub fn scope(&self, name: &str) -> Scope {
-        assert!(
-            !name.is_empty()
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')),
-            "not a scope name: {name:?}"
-        );
+    pub fn scope(&self, name: &str) -> Result<Scope, InvalidScopeName> {
+        let well_formed = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        if !well_formed {
+            return Err(InvalidScopeName {
+                name: name.to_owned(),
+            });
+        }
+        Ok(self.named_scope(name))
+    }
+
+    /// The scope called `name`, one of the crate's own names (checked by
+    /// the tests, not at run time).
+    pub(crate) fn named_scope(&self, name: &str) -> Scope {
         if *self == Self::AUTH && matches!(name, "openid" | "profile" | "email") {
             return Scope::new(name);
         }
@@ -354,3 +363,34 @@ impl Service {
         base
     }
 }
+
+/// A scope name [`Service::scope`] refused: it would make a malformed scope
+/// string (empty, or a character outside ASCII letters, digits, `_`, `-`
+/// and `.`).
+///
+/// ```
+/// # use tower_gare::globus::Service;
+/// let error = Service::TRANSFER.scope("all files").unwrap_err();
+/// assert_eq!(error.name(), "all files");
+/// assert_eq!(error.to_string(), "\"all files\" is not a scope name");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidScopeName {
+    name: String,
+}
+
+impl InvalidScopeName {
+    /// The name as given.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl std::fmt::Display for InvalidScopeName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Quoted and escaped: it is the caller's input.
+        write!(f, "{:?} is not a scope name", self.name)
+    }
+}
+
+impl std::error::Error for InvalidScopeName {}
