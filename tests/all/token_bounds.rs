@@ -243,6 +243,47 @@ async fn logout_revokes_the_held_tokens_the_store_never_got<X: Transport>() {
     assert_eq!(person.logins(), 2);
 }
 
+/// A refresh that hands back the very token the server just refused is no
+/// answer: a login follows, and the request goes with the new token.
+async fn a_refresh_that_returns_the_refused_token_leads_to_a_login<X: Transport>() {
+    let world = World::start().await;
+    let person = Person::new(&world);
+    let login = builder(&world)
+        .scope_requirements("a", ["a:read"])
+        .refresh_tokens(RefreshTokens::GlobusAccessType)
+        .prompt(person.clone())
+        .build(X::http(world.addr))
+        .unwrap();
+    let client = X::client(&login, world.addr);
+    assert_eq!(send(&client, get("/a/read")).await.0, StatusCode::OK);
+    let refused = login
+        .token_store()
+        .get(DEFAULT_NAMESPACE, "a")
+        .unwrap()
+        .unwrap()
+        .access_token()
+        .to_owned();
+    world.expire_all_access();
+    world.state().front = Some(Arc::new(move |request: &mut Request<Full<Bytes>>| {
+        let body = futures_util::FutureExt::now_or_never(request.body_mut().collect())?
+            .ok()?
+            .to_bytes();
+        *request.body_mut() = Full::new(body.clone());
+        let refresh =
+            form_urlencoded::parse(&body).any(|(k, v)| k == "grant_type" && v == "refresh_token");
+        refresh.then(|| {
+            json_response(
+                StatusCode::OK,
+                json!({"access_token": refused, "resource_server": "a", "scope": "a:read",
+                       "expires_in": 3600, "token_type": "Bearer", "refresh_token": "rt-same"}),
+            )
+        })
+    }));
+    let (status, outcome) = send(&client, get("/a/read")).await;
+    assert_eq!(status, StatusCode::OK, "{outcome:?}");
+    assert_eq!(person.logins(), 2);
+}
+
 /// A token that cannot go in a header is an error and is never stored,
 /// so it blocks nothing later.
 async fn a_token_that_cannot_go_in_a_header_is_never_stored<X: Transport>() {
@@ -662,6 +703,7 @@ both_transports!(
     a_user_named_default_never_reads_the_programs_tokens,
     a_failed_store_write_keeps_the_fresh_tokens_and_warns,
     a_token_that_cannot_go_in_a_header_is_never_stored,
+    a_refresh_that_returns_the_refused_token_leads_to_a_login,
     logout_revokes_the_held_tokens_the_store_never_got,
     a_cancelled_login_is_not_shown_again_to_the_requests_that_waited,
     a_short_lived_token_serves_half_its_life_without_a_refresh,
