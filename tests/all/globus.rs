@@ -252,6 +252,7 @@ fn a_scope_name_that_would_break_the_string_is_an_error() {
         let error = Service::GROUPS.scope(bad).unwrap_err();
         assert_eq!(error.name(), bad);
         assert!(!error.to_string().contains('\n'), "{error}");
+        assert_eq!(error.to_string(), format!("{bad:?} is not a scope name"));
     }
 }
 
