@@ -142,6 +142,16 @@ pub(crate) fn add_requirements<I, S>(
 /// Whose turn it is to refresh or log in, for one user and resource server.
 type Turn = Arc<tokio::sync::Mutex<()>>;
 
+/// The turn kept in `turns` for `key`, made if there is none: what the
+/// refreshes and logins of one user and resource server, and the prompts
+/// of one user, take turns on.
+fn take_turn<K: Eq + std::hash::Hash>(turns: &Mutex<HashMap<K, Turn>>, key: K) -> Turn {
+    let mut turns = lock(turns);
+    // Locks nobody holds or waits on are dead weight.
+    turns.retain(|_, turn| Arc::strong_count(turn) > 1);
+    Arc::clone(turns.entry(key).or_default())
+}
+
 /// The layer [`Login::layer`] makes: the redrive layer with the login as
 /// its reauthenticator, whose services' errors are boxed (the inner
 /// service's, or a [`LoginError`] when a request could not get its token).
@@ -539,11 +549,8 @@ impl<C, P, T> Login<C, P, T> {
     /// The lock that makes refreshes and logins for one user and resource
     /// server take turns.
     fn turn(&self, user: Option<&User>, resource_server: &str) -> Turn {
-        let mut getting = lock(&self.inner.getting);
-        // Locks nobody holds or waits on are dead weight.
-        getting.retain(|_, turn| Arc::strong_count(turn) > 1);
         let key = (user.cloned(), resource_server.to_owned());
-        Arc::clone(getting.entry(key).or_default())
+        take_turn(&self.inner.getting, key)
     }
 
     /// The turns of every refresh or login of `user` now running or
@@ -560,9 +567,7 @@ impl<C, P, T> Login<C, P, T> {
 
     /// `user`'s turn to prompt: one login at a time per person.
     fn prompt_turn(&self, user: Option<&User>) -> Turn {
-        let mut prompting = lock(&self.inner.prompting);
-        prompting.retain(|_, turn| Arc::strong_count(turn) > 1);
-        Arc::clone(prompting.entry(user.cloned()).or_default())
+        take_turn(&self.inner.prompting, user.cloned())
     }
 
     /// The error of a login for `user` and `resource_server` that failed
