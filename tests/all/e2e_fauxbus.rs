@@ -755,7 +755,7 @@ impl GlobusApi<'_> {
     /// redirect URL written to its stdin whole; otherwise its stdin is
     /// closed, so a prompt would read nothing.
     fn run(&self, args: &[&str], answer: bool) -> Run {
-        use std::io::{BufRead, Read, Write};
+        use std::io::Write;
         use std::process::{Command, Stdio};
         use std::time::{Duration, Instant};
 
@@ -776,22 +776,7 @@ impl GlobusApi<'_> {
             .spawn()
             .unwrap();
         let mut stdin = child.stdin.take().filter(|_| answer);
-        let mut stdout = child.stdout.take().unwrap();
-        let stdout = std::thread::spawn(move || {
-            let mut text = String::new();
-            stdout.read_to_string(&mut text).unwrap();
-            text
-        });
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                let _ = tx.send(line);
-            }
-        });
+        let (stdout, lines) = crate::support::watch(&mut child);
 
         let authorize = format!("{base}/v2/oauth2/authorize?");
         let deadline = Instant::now() + Duration::from_secs(60);

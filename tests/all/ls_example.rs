@@ -14,7 +14,7 @@
 //! for its consent. A bad code is exit code 3, an HTTP error 1, a usage
 //! error 2.
 
-use std::io::{BufRead, Read, Write};
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -156,22 +156,7 @@ fn run(
         .stdin
         .take()
         .filter(|_| !matches!(person, Person::Away));
-    let mut stdout = child.stdout.take().unwrap();
-    let stdout = std::thread::spawn(move || {
-        let mut text = String::new();
-        stdout.read_to_string(&mut text).unwrap();
-        text
-    });
-    let stderr = child.stderr.take().unwrap();
-    let (tx, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
+    let (stdout, lines) = crate::support::watch(&mut child);
 
     let authorize = format!("{base}/v2/oauth2/authorize?");
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -105,6 +105,36 @@ pub async fn redirecting(status: StatusCode) -> Redirecting {
     Redirecting { a, b, b_hits }
 }
 
+/// What a running example says: its stdout, read whole on a thread (join
+/// it once the example exits), and its stderr, line by line as it comes
+/// (a test answers the login it asks for while it runs).
+#[cfg(feature = "login")]
+pub fn watch(
+    child: &mut std::process::Child,
+) -> (
+    std::thread::JoinHandle<String>,
+    std::sync::mpsc::Receiver<String>,
+) {
+    use std::io::{BufRead, Read};
+    let mut stdout = child.stdout.take().expect("stdout piped");
+    let stdout = std::thread::spawn(move || {
+        let mut text = String::new();
+        stdout.read_to_string(&mut text).unwrap();
+        text
+    });
+    let stderr = child.stderr.take().expect("stderr piped");
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    (stdout, lines)
+}
+
 /// An example's binary, run as a user runs it: the one beside this test
 /// binary (`<target>/<profile>/examples/`) when it is newer than every
 /// source it is built from; else built once per test run, with this test
