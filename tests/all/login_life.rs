@@ -432,6 +432,14 @@ pub(crate) fn builder(world: &World) -> tower_gare::login::LoginBuilder {
         .resource_servers(resource_servers(world))
 }
 
+/// The same, for `a:read` on `a`, with refresh tokens: what the scenarios
+/// of a token's refresh, rotation and refusal start from.
+pub(crate) fn refreshing(world: &World) -> tower_gare::login::LoginBuilder {
+    builder(world)
+        .scope_requirements("a", ["a:read"])
+        .refresh_tokens(RefreshTokens::GlobusAccessType)
+}
+
 pub(crate) fn login_with<X: Transport, T: TokenStore>(
     world: &World,
     store: T,
@@ -528,9 +536,7 @@ async fn tokens_are_refreshed_before_they_expire_and_rotation_is_kept<X: Transpo
     world.state().ttl = 2;
     let store = Arc::new(MemoryTokenStore::default());
     let person = Person::new(&world);
-    let login = builder(&world)
-        .scope_requirements("a", ["a:read"])
-        .refresh_tokens(RefreshTokens::GlobusAccessType)
+    let login = refreshing(&world)
         .prompt(person.clone())
         .token_store(Arc::clone(&store))
         .build(X::http(world.addr))
@@ -562,9 +568,7 @@ async fn tokens_are_refreshed_before_they_expire_and_rotation_is_kept<X: Transpo
 async fn a_refused_token_is_refreshed_once_and_the_request_retried<X: Transport>() {
     let world = World::start().await;
     let person = Person::new(&world);
-    let login = builder(&world)
-        .scope_requirements("a", ["a:read"])
-        .refresh_tokens(RefreshTokens::GlobusAccessType)
+    let login = refreshing(&world)
         .prompt(person.clone())
         .build(X::http(world.addr))
         .unwrap();
@@ -619,9 +623,7 @@ async fn a_thousand_requests_on_one_expired_token_cause_one_refresh<X: Transport
     for server_side in [false, true] {
         let world = World::start().await;
         let person = Person::new(&world);
-        let login = builder(&world)
-            .scope_requirements("a", ["a:read"])
-            .refresh_tokens(RefreshTokens::GlobusAccessType)
+        let login = refreshing(&world)
             .prompt(person.clone())
             .build(X::http(world.addr))
             .unwrap();

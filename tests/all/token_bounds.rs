@@ -19,11 +19,11 @@ use tokio::sync::Notify;
 use tower_gare::gare::Gare;
 use tower_gare::login::{
     AuthorizationResponse, AuthorizeRequest, Login, LoginConfigError, LoginError, MemoryTokenStore,
-    Prompt, RefreshTokens, ResourceServers, Token, TokenStore, DEFAULT_NAMESPACE,
+    Prompt, ResourceServers, Token, TokenStore, DEFAULT_NAMESPACE,
 };
 use tower_gare::redrive::{RedriveOutcome, User};
 
-use crate::login_life::{builder, get, login_with, send, Person, World};
+use crate::login_life::{builder, get, login_with, refreshing, send, Person, World};
 use crate::transport::{both_transports, Tapped, Transport};
 
 /// What went over the wire below the login, in order.
@@ -184,9 +184,7 @@ async fn a_failed_store_write_keeps_the_fresh_tokens_and_warns<X: Transport>() {
     let world = World::start().await;
     let store = Arc::new(FlakyStore::default());
     let person = Person::new(&world);
-    let login = builder(&world)
-        .scope_requirements("a", ["a:read"])
-        .refresh_tokens(RefreshTokens::GlobusAccessType)
+    let login = refreshing(&world)
         .prompt(person.clone())
         .token_store(Arc::clone(&store))
         .build(X::http(world.addr))
@@ -222,9 +220,7 @@ async fn logout_revokes_the_held_tokens_the_store_never_got<X: Transport>() {
     let store = Arc::new(FlakyStore::default());
     store.failing.store(true, Ordering::SeqCst);
     let person = Person::new(&world);
-    let login = builder(&world)
-        .scope_requirements("a", ["a:read"])
-        .refresh_tokens(RefreshTokens::GlobusAccessType)
+    let login = refreshing(&world)
         .prompt(person.clone())
         .token_store(Arc::clone(&store))
         .build(X::http(world.addr))
@@ -248,9 +244,7 @@ async fn logout_revokes_the_held_tokens_the_store_never_got<X: Transport>() {
 async fn a_refresh_that_returns_the_refused_token_leads_to_a_login<X: Transport>() {
     let world = World::start().await;
     let person = Person::new(&world);
-    let login = builder(&world)
-        .scope_requirements("a", ["a:read"])
-        .refresh_tokens(RefreshTokens::GlobusAccessType)
+    let login = refreshing(&world)
         .prompt(person.clone())
         .build(X::http(world.addr))
         .unwrap();
@@ -363,9 +357,7 @@ async fn a_short_lived_token_serves_half_its_life_without_a_refresh<X: Transport
     let world = World::start().await;
     world.state().ttl = 30;
     let person = Person::new(&world);
-    let login = builder(&world)
-        .scope_requirements("a", ["a:read"])
-        .refresh_tokens(RefreshTokens::GlobusAccessType)
+    let login = refreshing(&world)
         .prompt(person.clone())
         .build(X::http(world.addr))
         .unwrap();
@@ -382,9 +374,7 @@ async fn a_token_issued_expired_serves_the_request_it_was_obtained_for<X: Transp
     let world = World::start().await;
     world.state().ttl = 0;
     let person = Person::new(&world);
-    let login = builder(&world)
-        .scope_requirements("a", ["a:read"])
-        .refresh_tokens(RefreshTokens::GlobusAccessType)
+    let login = refreshing(&world)
         .prompt(person.clone())
         .build(X::http(world.addr))
         .unwrap();
@@ -564,9 +554,7 @@ async fn logout_waits_for_a_login_in_flight_and_revokes_what_it_got<X: Transport
         then_cancel: true,
         ..SlowFirst::new(&world)
     };
-    let login = builder(&world)
-        .scope_requirements("a", ["a:read"])
-        .refresh_tokens(RefreshTokens::GlobusAccessType)
+    let login = refreshing(&world)
         .prompt(prompt.clone())
         .build(X::http(world.addr))
         .unwrap();
@@ -610,9 +598,7 @@ async fn a_basic_challenge_is_not_a_refused_token<X: Transport>() {
         })
     }));
     let person = Person::new(&world);
-    let login = builder(&world)
-        .scope_requirements("a", ["a:read"])
-        .refresh_tokens(RefreshTokens::GlobusAccessType)
+    let login = refreshing(&world)
         .prompt(person.clone())
         .build(X::http(world.addr))
         .unwrap();
@@ -649,9 +635,7 @@ async fn a_rotated_refresh_token_is_read_again_from_the_store_before_a_login<X: 
     world.state().ttl = 30;
     let store = Arc::new(MemoryTokenStore::default());
     let person = Person::new(&world);
-    let login = builder(&world)
-        .scope_requirements("a", ["a:read"])
-        .refresh_tokens(RefreshTokens::GlobusAccessType)
+    let login = refreshing(&world)
         .prompt(person.clone())
         .token_store(Arc::clone(&store))
         .build(X::http(world.addr))
